@@ -44,6 +44,13 @@ GELU_TANH_C = 0.044715
 """The cubic coefficient of the tanh approximation of GELU."""
 
 _SELU_SCALE_ALPHA = SELU_SCALE * SELU_ALPHA
+# Decimal constants carried as two doubles (hi + lo), so that the tails of the GELU
+# approximations are as exact as their definitions: e.g. 1.702 - float(1.702) = 4.3e-17,
+# which exp would turn into 30 ULP at x = -400. Values: mpmath, 50 digits.
+_GELU_SIGMOID_C_LO = 4.263256414560601e-17  # float(mpf('1.702') - mpf(1.702))
+_GELU_TANH_C_LO = 2.1960211427085595e-18  # float(mpf('0.044715') - mpf(0.044715))
+_GELU_TANH_K = 1.5957691216057308  # 2*sqrt(2/pi)
+_GELU_TANH_K_LO = -9.96930880911092e-17  # float(2*sqrt(2/pi) - mpf(1.5957691216057308))
 _SQRT1_2 = 0.7071067811865476  # 1/sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2*pi)
 _SQRT_2_OVER_PI = 0.7978845608028654  # sqrt(2/pi)
@@ -350,15 +357,44 @@ def _x_sigmoid(x: Array, t: Array, h: Array) -> Array:
     return np.where(t >= 0, x, _times_exp(x, h)) / (1.0 + h * h)
 
 
-def _scaled(x: Array, beta: float) -> tuple[Array, Array]:
+def _two_sum(a: Array, b: Array) -> tuple[Array, Array]:
+    """Return ``hi, lo`` with ``hi = fl(a + b)`` and ``hi + lo == a + b`` exactly (Knuth)."""
+    hi = a + b
+    back = hi - a
+    return hi, (a - (hi - back)) + (b - back)
+
+
+def _scaled(x: Array, beta: float, beta_lo: float = 0.0) -> tuple[Array, Array]:
     r"""Return ``t, h`` with $t = \mathrm{fl}(\beta x)$ and $h = e^{-|\beta x|/2}$ to full precision.
 
-    $|x|$ is clipped where $\sigma(\beta x)$ is already 0 or 1 in double precision,
-    so the product can neither overflow nor lose its rounding error inside ``exp``.
+    $\beta$ is ``beta + beta_lo`` (a decimal constant carried in two doubles). $|x|$ is
+    clipped where $\sigma(\beta x)$ is already 0 or 1 in double precision, so the product
+    can neither overflow nor lose its rounding error inside ``exp``.
     """
     limit = min(1600.0 / max(abs(beta), 1e-300), 1e300)
-    hi, lo = _two_prod(beta, np.clip(x, -limit, limit))
-    return hi, _exp_neg_half_abs(hi, lo)
+    c = np.clip(x, -limit, limit)
+    hi, lo = _two_prod(beta, c)
+    return hi, _exp_neg_half_abs(hi, lo + beta_lo * c)
+
+
+def _gelu_tanh_arg(x: Array) -> tuple[Array, Array]:
+    r"""$t = 2\sqrt{2/\pi}\,(x + 0.044715x^3)$ and $h = e^{-|t|/2}$, both to full precision.
+
+    ``exp(-|t|)`` magnifies the rounding error of $t$ by $|t|$ (1000 ULP at $x = -20$),
+    so $t$ is accumulated in two doubles (``_two_prod``, ``_two_sum``). Beyond
+    $|x| = 40$, $|t| > 4000$ and $\sigma(t)$ is exactly 0 or 1, so $x$ is clipped there.
+    """
+    c = np.clip(x, -_GAUSS_CLIP, _GAUSS_CLIP)
+    sq, sq_lo = _two_prod(c, c)
+    cube, cube_lo = _two_prod(sq, c)
+    cube_lo = cube_lo + sq_lo * c
+    k, k_lo = _two_prod(GELU_TANH_C, cube)
+    k_lo = k_lo + GELU_TANH_C * cube_lo + _GELU_TANH_C_LO * cube
+    u, u_lo = _two_sum(c, k)
+    u_lo = u_lo + k_lo
+    t, t_lo = _two_prod(_GELU_TANH_K, u)
+    t_lo = t_lo + _GELU_TANH_K * u_lo + _GELU_TANH_K_LO * u
+    return t, _exp_neg_half_abs(t, t_lo)
 
 
 @_elementwise
@@ -366,54 +402,49 @@ def gelu_tanh(x: ArrayLike) -> Array:
     r"""$\tfrac{x}{2}\left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715x^3)\right)\right)$.
 
     The tanh approximation of GELU (Hendrycks and Gimpel, 2016). Computed as
-    $x\,\sigma(2u)$ with $u = \sqrt{2/\pi}(x + 0.044715x^3)$, since $1 + \tanh u = 2\sigma(2u)$
-    and $1 + \tanh u$ cancels for $u \ll 0$.
+    $x\,\sigma(t)$ with $t = 2\sqrt{2/\pi}(x + 0.044715x^3)$, since
+    $1 + \tanh(t/2) = 2\sigma(t)$ and $1 + \tanh$ cancels for large negative arguments.
     """
-    t = _gelu_tanh_arg(x)
-    return _x_sigmoid(x, t, np.exp(-0.5 * np.abs(t)))
-
-
-def _gelu_tanh_arg(x: Array) -> Array:
-    # Beyond |x| = 40, |2u| > 4000 and sigma(2u) is exactly 0 or 1: clip so x**3 can't overflow.
-    c = np.clip(x, -_GAUSS_CLIP, _GAUSS_CLIP)
-    return 2.0 * _SQRT_2_OVER_PI * c * (1.0 + GELU_TANH_C * c * c)
+    t, h = _gelu_tanh_arg(x)
+    return _x_sigmoid(x, t, h)
 
 
 @_elementwise
 def gelu_tanh_grad(x: ArrayLike) -> Array:
-    r"""$\tfrac{d}{dx}\,x\sigma(t) = \sigma(t) + x\,\sigma(t)\sigma(-t)\,t'$, $t = 2\sqrt{2/\pi}(x + 0.044715x^3)$.
+    r"""$\sigma(t) + x\,\sigma(t)\sigma(-t)\,t'$ with $t' = 2\sqrt{2/\pi}(1 + 3\cdot0.044715x^2)$.
 
-    With $t' = 2\sqrt{2/\pi}(1 + 3\cdot0.044715x^2)$; $\sigma(t)\sigma(-t) = e/(1+e)^2$,
-    $e = e^{-|t|}$, never formed as $s(1-s)$.
+    $\sigma(t) = 1/(1+h^2)$ or $h^2/(1+h^2)$ and $\sigma(t)\sigma(-t) = h^2/(1+h^2)^2$,
+    $h = e^{-|t|/2}$: never formed as $s(1-s)$.
     """
-    t = _gelu_tanh_arg(x)
+    t, h = _gelu_tanh_arg(x)
     c = np.clip(x, -_GAUSS_CLIP, _GAUSS_CLIP)
-    dt = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_C * c * c)
-    h = np.exp(-0.5 * np.abs(t))
-    return sigmoid(t) + _times_exp(c * dt, h) / (1.0 + h * h) ** 2
+    dt = _GELU_TANH_K * (1.0 + 3.0 * GELU_TANH_C * c * c)
+    e = h * h
+    sigma_t = np.where(t >= 0, 1.0, e) / (1.0 + e)
+    return sigma_t + _times_exp(c * dt, h) / (1.0 + e) ** 2
 
 
 @_elementwise
 def gelu_sigmoid(x: ArrayLike) -> Array:
     r"""$x\,\sigma(1.702x)$, the sigmoid approximation of GELU."""
-    return _swish(x, GELU_SIGMOID_C)
+    return _swish(x, GELU_SIGMOID_C, _GELU_SIGMOID_C_LO)
 
 
 @_elementwise
 def gelu_sigmoid_grad(x: ArrayLike) -> Array:
     r"""$\sigma(1.702x)\left(1 + 1.702x\,\sigma(-1.702x)\right)$."""
-    return _swish_grad(x, GELU_SIGMOID_C)
+    return _swish_grad(x, GELU_SIGMOID_C, _GELU_SIGMOID_C_LO)
 
 
-def _swish(x: Array, beta: float) -> Array:
-    t, h = _scaled(x, beta)
+def _swish(x: Array, beta: float, beta_lo: float = 0.0) -> Array:
+    t, h = _scaled(x, beta, beta_lo)
     return _x_sigmoid(x, t, h)
 
 
-def _swish_grad(x: Array, beta: float) -> Array:
+def _swish_grad(x: Array, beta: float, beta_lo: float = 0.0) -> Array:
     # With e = exp(-|t|): (1 + e + t e)/(1+e)^2 for t >= 0 and e (1 + e + t)/(1+e)^2 for
     # t < 0; the two agree at t = 0 (both 1/2) and neither forms 1 - sigma.
-    t, h = _scaled(x, beta)
+    t, h = _scaled(x, beta, beta_lo)
     e = h * h
     numerator = np.where(t >= 0, 1.0 + e + _times_exp(t, h), _times_exp(1.0 + e + t, h))
     return numerator / (1.0 + e) ** 2
