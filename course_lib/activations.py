@@ -57,6 +57,7 @@ _SQRT_2_OVER_PI = 0.7978845608028654  # sqrt(2/pi)
 # Beyond |x| = 40 the Gaussian tail exp(-x^2/2) is 0 in double precision (it underflows
 # at 38.6), so clipping there changes no result and keeps x*x far from overflow.
 _GAUSS_CLIP = 40.0
+_TINY = np.finfo(np.float64).tiny  # the smallest normal double, 2.2e-308
 
 
 def _elementwise(fn: Callable[..., Array]) -> Callable[..., Array]:
@@ -73,12 +74,19 @@ def _elementwise(fn: Callable[..., Array]) -> Callable[..., Array]:
         x64 = x.astype(np.float64)
         out = fn(x64, *args, **kwargs)
         out = np.where(np.isnan(x64), np.nan, out)
-        # Rounding to float32 may overflow when the exact value is beyond float32's range;
-        # inf is then the correctly rounded answer, so the warning is noise.
-        with np.errstate(over="ignore"):
-            return np.asarray(out, dtype=np.float64).astype(out_dtype)
+        return _round_to(out, out_dtype)
 
     return wrapper
+
+
+def _round_to(out: ArrayLike, dtype: type) -> Array:
+    """Round a float64 result once to ``dtype``.
+
+    Rounding to float32 overflows where the exact value lies beyond float32's range;
+    inf is then the correctly rounded answer, so the warning is noise.
+    """
+    with np.errstate(over="ignore"):
+        return np.asarray(out, dtype=np.float64).astype(dtype)
 
 
 def _two_prod(a: ArrayLike, b: ArrayLike) -> tuple[Array, Array]:
@@ -99,9 +107,12 @@ def _two_prod(a: ArrayLike, b: ArrayLike) -> tuple[Array, Array]:
     return hi, lo
 
 
-def _exp_neg_half_abs(hi: Array, lo: Array) -> Array:
-    r""":math:`e^{-|t|/2}` for :math:`t = hi + lo`; the tiny ``lo`` enters as :math:`1 \mp lo/2`."""
-    return np.exp(-0.5 * np.abs(hi)) * (1.0 - 0.5 * np.sign(hi) * lo)
+def _exp_neg_abs(hi: Array, lo: Array) -> tuple[Array, Array]:
+    r"""Return $e = e^{-|t|}$ and $h = e^{-|t|/2}$ for $t = hi + lo$, the tiny ``lo`` as $1 \mp lo$."""
+    sign = np.sign(hi)
+    e = np.exp(-np.abs(hi)) * (1.0 - sign * lo)
+    h = np.exp(-0.5 * np.abs(hi)) * (1.0 - 0.5 * sign * lo)
+    return e, h
 
 
 def _exp_neg_2abs(x: Array) -> Array:
@@ -109,13 +120,15 @@ def _exp_neg_2abs(x: Array) -> Array:
     return np.exp(-2.0 * np.minimum(np.abs(x), 400.0))
 
 
-def _times_exp(u: Array, e_half: Array) -> Array:
-    """``u * e_half**2`` for ``0 <= e_half <= 1``, without a subnormal intermediate.
+def _times_exp(u: Array, e: Array, h: Array) -> Array:
+    """``u * e`` for ``0 <= e = h**2 <= 1``, without a subnormal intermediate.
 
-    Multiplying left to right keeps ``u*e_half`` normal while ``e_half**2`` might not be,
-    and where ``e_half`` underflowed to 0 the result is 0 even for ``u = ±inf``.
+    Where ``e`` is subnormal it has lost digits, so the product is formed as
+    ``(u*h)*h``, which rounds only once into the subnormal range; and where ``h``
+    underflowed to 0 the result is 0, even for ``u = ±inf``.
     """
-    return (np.where(e_half == 0.0, 0.0, u) * e_half) * e_half
+    u = np.where(h == 0.0, 0.0, u)
+    return np.where(e >= _TINY, u * e, (u * h) * h)
 
 
 # ----------------------------------------------------------------------------- linear
@@ -295,22 +308,21 @@ def softplus_grad(x: ArrayLike) -> Array:
     return sigmoid(x)
 
 
-def _gauss_tail(x: Array) -> tuple[Array, Array]:
-    r"""Return ``tail, h`` with $\Phi(-|x|) = \text{tail}\cdot h^2$ and $h = e^{-x^2/4}$.
+def _gauss_tail(x: Array) -> tuple[Array, Array, Array]:
+    r"""Return ``tail, g, h`` with $\Phi(-|x|) = \text{tail}\cdot g$, $g = e^{-x^2/2}$, $h = \sqrt g$.
 
     $\Phi(-|x|) = \tfrac12\operatorname{erfc}(|x|/\sqrt2)$ is written through the scaled
     $\operatorname{erfcx}(u) = e^{u^2}\operatorname{erfc}(u)$, which varies slowly, times
     $e^{-x^2/2}$ computed from the exact square (``_two_prod``). The direct ``erfc`` form
-    loses about $x^2/2$ ULP: 50 ULP at $x = -10$. The half exponent $h$ lets callers
-    multiply by $h$ twice (``_times_exp``), so no subnormal intermediate eats digits.
+    loses about $x^2/2$ ULP: 50 ULP at $x = -10$.
     """
     from scipy.special import erfcx
 
     t = np.clip(x, -_GAUSS_CLIP, _GAUSS_CLIP)
     hi, lo = _two_prod(t, t)
-    h = np.exp(-0.25 * hi) * (1.0 - 0.25 * lo)
+    g, h = _exp_neg_abs(0.5 * hi, 0.5 * lo)
     tail = 0.5 * erfcx(np.abs(t) * _SQRT1_2)
-    return tail, h
+    return tail, g, h
 
 
 @_elementwise
@@ -323,11 +335,11 @@ def gelu(x: ArrayLike) -> Array:
     """
     from scipy.special import erf
 
-    tail, h = _gauss_tail(x)
+    tail, g, h = _gauss_tail(x)
     t = np.clip(x, -_GAUSS_CLIP, _GAUSS_CLIP)  # below -40, Phi(x) is 0 and so is the result
     # Near 0, erf itself is the most accurate route (erfcx loses a few ULP there).
     near_zero = 0.5 * t * (1.0 + erf(t * _SQRT1_2))
-    far = np.where(x < 0, _times_exp(t * tail, h), x * (1.0 - tail * h * h))
+    far = np.where(x < 0, _times_exp(t * tail, g, h), x * (1.0 - tail * g))
     return np.where(np.abs(x) < 1.0, near_zero, far)
 
 
@@ -339,22 +351,22 @@ def gelu_grad(x: ArrayLike) -> Array:
     """
     from scipy.special import erf
 
-    tail, h = _gauss_tail(x)
+    tail, g, h = _gauss_tail(x)
     t = np.clip(x, -_GAUSS_CLIP, _GAUSS_CLIP)  # beyond, x*phi(x) is 0 in double precision
-    near_zero = 0.5 * (1.0 + erf(t * _SQRT1_2)) + t * _INV_SQRT_2PI * h * h
+    near_zero = 0.5 * (1.0 + erf(t * _SQRT1_2)) + t * _INV_SQRT_2PI * g
     far = np.where(
-        x < 0, _times_exp(tail + t * _INV_SQRT_2PI, h), 1.0 + (t * _INV_SQRT_2PI - tail) * h * h
+        x < 0, _times_exp(tail + t * _INV_SQRT_2PI, g, h), 1.0 + (t * _INV_SQRT_2PI - tail) * g
     )
     return np.where(np.abs(x) < 1.0, near_zero, far)
 
 
-def _x_sigmoid(x: Array, t: Array, h: Array) -> Array:
-    r"""$x\,\sigma(t)$ given $h = e^{-|t|/2}$: $x/(1+h^2)$ for $t \ge 0$, $x h^2/(1+h^2)$ for $t < 0$.
+def _x_sigmoid(x: Array, t: Array, e: Array, h: Array) -> Array:
+    r"""$x\,\sigma(t)$ given $e = e^{-|t|} = h^2$: $x/(1+e)$ for $t \ge 0$, $x e/(1+e)$ for $t < 0$.
 
-    The half exponent $h$ is what keeps $x e^{t}$ from passing through a subnormal
-    $e^{t}$ (``_times_exp``): SiLU at $x = -740$ would otherwise lose 300 ULP.
+    ``_times_exp`` keeps $x e$ from passing through a subnormal $e$: SiLU at
+    $x = -740$ would otherwise lose 300 ULP.
     """
-    return np.where(t >= 0, x, _times_exp(x, h)) / (1.0 + h * h)
+    return np.where(t >= 0, x, _times_exp(x, e, h)) / (1.0 + e)
 
 
 def _two_sum(a: Array, b: Array) -> tuple[Array, Array]:
@@ -364,8 +376,8 @@ def _two_sum(a: Array, b: Array) -> tuple[Array, Array]:
     return hi, (a - (hi - back)) + (b - back)
 
 
-def _scaled(x: Array, beta: float, beta_lo: float = 0.0) -> tuple[Array, Array]:
-    r"""Return ``t, h`` with $t = \mathrm{fl}(\beta x)$ and $h = e^{-|\beta x|/2}$ to full precision.
+def _scaled(x: Array, beta: float, beta_lo: float = 0.0) -> tuple[Array, Array, Array]:
+    r"""Return $t = \mathrm{fl}(\beta x)$, $e = e^{-|\beta x|}$ and $h = \sqrt e$, to full precision.
 
     $\beta$ is ``beta + beta_lo`` (a decimal constant carried in two doubles). $|x|$ is
     clipped where $\sigma(\beta x)$ is already 0 or 1 in double precision, so the product
@@ -374,11 +386,11 @@ def _scaled(x: Array, beta: float, beta_lo: float = 0.0) -> tuple[Array, Array]:
     limit = min(1600.0 / max(abs(beta), 1e-300), 1e300)
     c = np.clip(x, -limit, limit)
     hi, lo = _two_prod(beta, c)
-    return hi, _exp_neg_half_abs(hi, lo + beta_lo * c)
+    return hi, *_exp_neg_abs(hi, lo + beta_lo * c)
 
 
-def _gelu_tanh_arg(x: Array) -> tuple[Array, Array]:
-    r"""$t = 2\sqrt{2/\pi}\,(x + 0.044715x^3)$ and $h = e^{-|t|/2}$, both to full precision.
+def _gelu_tanh_arg(x: Array) -> tuple[Array, Array, Array]:
+    r"""$t = 2\sqrt{2/\pi}\,(x + 0.044715x^3)$, $e = e^{-|t|}$ and $h = \sqrt e$, to full precision.
 
     ``exp(-|t|)`` magnifies the rounding error of $t$ by $|t|$ (1000 ULP at $x = -20$),
     so $t$ is accumulated in two doubles (``_two_prod``, ``_two_sum``). Beyond
@@ -394,7 +406,7 @@ def _gelu_tanh_arg(x: Array) -> tuple[Array, Array]:
     u_lo = u_lo + k_lo
     t, t_lo = _two_prod(_GELU_TANH_K, u)
     t_lo = t_lo + _GELU_TANH_K * u_lo + _GELU_TANH_K_LO * u
-    return t, _exp_neg_half_abs(t, t_lo)
+    return t, *_exp_neg_abs(t, t_lo)
 
 
 @_elementwise
@@ -405,8 +417,8 @@ def gelu_tanh(x: ArrayLike) -> Array:
     $x\,\sigma(t)$ with $t = 2\sqrt{2/\pi}(x + 0.044715x^3)$, since
     $1 + \tanh(t/2) = 2\sigma(t)$ and $1 + \tanh$ cancels for large negative arguments.
     """
-    t, h = _gelu_tanh_arg(x)
-    return _x_sigmoid(x, t, h)
+    t, e, h = _gelu_tanh_arg(x)
+    return _x_sigmoid(x, t, e, h)
 
 
 @_elementwise
@@ -416,12 +428,11 @@ def gelu_tanh_grad(x: ArrayLike) -> Array:
     $\sigma(t) = 1/(1+h^2)$ or $h^2/(1+h^2)$ and $\sigma(t)\sigma(-t) = h^2/(1+h^2)^2$,
     $h = e^{-|t|/2}$: never formed as $s(1-s)$.
     """
-    t, h = _gelu_tanh_arg(x)
+    t, e, h = _gelu_tanh_arg(x)
     c = np.clip(x, -_GAUSS_CLIP, _GAUSS_CLIP)
     dt = _GELU_TANH_K * (1.0 + 3.0 * GELU_TANH_C * c * c)
-    e = h * h
     sigma_t = np.where(t >= 0, 1.0, e) / (1.0 + e)
-    return sigma_t + _times_exp(c * dt, h) / (1.0 + e) ** 2
+    return sigma_t + _times_exp(c * dt, e, h) / (1.0 + e) ** 2
 
 
 @_elementwise
@@ -437,16 +448,15 @@ def gelu_sigmoid_grad(x: ArrayLike) -> Array:
 
 
 def _swish(x: Array, beta: float, beta_lo: float = 0.0) -> Array:
-    t, h = _scaled(x, beta, beta_lo)
-    return _x_sigmoid(x, t, h)
+    t, e, h = _scaled(x, beta, beta_lo)
+    return _x_sigmoid(x, t, e, h)
 
 
 def _swish_grad(x: Array, beta: float, beta_lo: float = 0.0) -> Array:
     # With e = exp(-|t|): (1 + e + t e)/(1+e)^2 for t >= 0 and e (1 + e + t)/(1+e)^2 for
     # t < 0; the two agree at t = 0 (both 1/2) and neither forms 1 - sigma.
-    t, h = _scaled(x, beta, beta_lo)
-    e = h * h
-    numerator = np.where(t >= 0, 1.0 + e + _times_exp(t, h), _times_exp(1.0 + e + t, h))
+    t, e, h = _scaled(x, beta, beta_lo)
+    numerator = np.where(t >= 0, 1.0 + e + _times_exp(t, e, h), _times_exp(1.0 + e + t, e, h))
     return numerator / (1.0 + e) ** 2
 
 
@@ -471,10 +481,10 @@ def swish_grad_beta(x: ArrayLike, beta: float = 1.0) -> Array:
 
     Formed as $(x e^{-|\beta x|/2})^2/(1+e)^2$ so that $x^2$ never overflows.
     """
-    t, h = _scaled(x, beta)
+    t, e, h = _scaled(x, beta)
     x_h = np.where(h == 0.0, 0.0, x) * h  # x * e**(1/2), never x**2 (it would overflow)
     with np.errstate(over="ignore"):  # only when the exact result exceeds 1.8e308
-        return x_h * x_h / (1.0 + h * h) ** 2
+        return x_h * x_h / (1.0 + e) ** 2
 
 
 @_elementwise
@@ -500,7 +510,7 @@ def lisht_grad(x: ArrayLike) -> Array:
     r"""$\mathrm{LiSHT}'(x) = \tanh x + x\,(1 - \tanh^2 x)$, the second term as $4xe/(1+e)^2$, $e = e^{-2|x|}$."""
     e = _exp_neg_2abs(x)
     h = np.exp(-np.abs(x))  # sqrt(e), computed directly so that it keeps its digits
-    return np.tanh(x) + 4.0 * _times_exp(x, h) / (1.0 + e) ** 2
+    return np.tanh(x) + 4.0 * _times_exp(x, e, h) / (1.0 + e) ** 2
 
 
 @_elementwise
@@ -514,7 +524,7 @@ def mish(x: ArrayLike) -> Array:
     e = np.exp(-np.abs(x))
     h = np.exp(-0.5 * np.abs(x))  # sqrt(e), computed directly so that it keeps its digits
     positive = x * (1.0 + 2.0 * e) / (1.0 + 2.0 * e + 2.0 * e * e)
-    negative = _times_exp(x, h) * (e + 2.0) / (e * (e + 2.0) + 2.0)
+    negative = _times_exp(x, e, h) * (e + 2.0) / (e * (e + 2.0) + 2.0)
     return np.where(x >= 0, positive, negative)
 
 
@@ -529,11 +539,11 @@ def mish_grad(x: ArrayLike) -> Array:
     e = np.exp(-np.abs(x))
     h = np.exp(-0.5 * np.abs(x))
     q = 1.0 + 2.0 * e + 2.0 * e * e
-    x_e2 = _times_exp(_times_exp(x, h), h)  # x * e**2
+    x_e2 = _times_exp(x, _exp_neg_2abs(x), e)  # x * e**2
     positive = ((1.0 + 2.0 * e) * q + 4.0 * (1.0 + e) * x_e2) / q**2
     n2 = e * (e + 2.0) + 2.0
     x_neg = np.clip(x, -1e3, 0.0)  # only x < 0 is used, and below -1000 the factor e is 0
-    negative = _times_exp((e + 2.0) * n2 + 4.0 * x_neg * (1.0 + e), h) / n2**2
+    negative = _times_exp((e + 2.0) * n2 + 4.0 * x_neg * (1.0 + e), e, h) / n2**2
     return np.where(x >= 0, positive, negative)
 
 
@@ -545,24 +555,36 @@ def _float_array(x: ArrayLike) -> tuple[Array, type]:
     return x.astype(np.float64), (np.float32 if x.dtype == np.float32 else np.float64)
 
 
-def _shift_by_max(x64: Array, axis: int) -> tuple[Array, Array]:
-    r"""Return ``hi, lo`` with ``hi + lo == z - max(z)`` exactly, along ``axis``.
+def _shifted_exp(x64: Array, axis: int) -> tuple[Array, Array, Array, Array]:
+    r"""Return ``hi, lo, e, rest`` for the stable softmax family along ``axis``.
 
-    The rounding error ``lo`` of the subtraction (Knuth's two-sum) is kept because
-    ``exp`` turns an absolute error in $z - m$ into the same relative error in a
-    probability: about 700 ULP for a probability near $e^{-700}$. Infinite entries are
-    replaced by their limit first: a row that holds $+\infty$ puts all of its mass,
-    shared equally, on those entries.
+    - ``hi + lo == z - max(z)`` exactly (Knuth's two-sum). The rounding error ``lo`` is
+      kept because ``exp`` turns an absolute error in $z - m$ into the same relative
+      error in a probability: about 700 ULP for a probability near $e^{-700}$.
+    - ``e`` $= e^{z - m}$, so the top term is exactly 1 and nothing overflows.
+    - ``rest`` $= \sum e - 1$, the sum of every term but the top one, summed on its own
+      so that a confident class keeps its digits: $\log(1 + 10^{-18})$ rounds to 0, while
+      ``log1p(rest)`` does not.
+
+    Infinite entries are replaced by their limit first: a row that holds $+\infty$ puts
+    all of its mass, shared equally, on those entries.
     """
     pos_inf = np.isposinf(x64)
     x64 = np.where(np.any(pos_inf, axis=axis, keepdims=True), np.where(pos_inf, 0.0, -np.inf), x64)
     m = np.max(x64, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)  # a row of -inf only: 0/0 later, so nan
-    hi = x64 - m
-    with np.errstate(invalid="ignore"):  # at -inf entries lo is nan; it is dropped below
+    m = np.where(np.isinf(m), 0.0, m)  # a row of -inf only: 0/0 later, so nan; nan stays nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        # z - m may round to -inf (for z = -1e308, m = 1e308), whose exp is the exact 0;
+        # at -inf entries lo is nan, and it is dropped below.
+        hi = x64 - m
         back = hi - x64
         lo = (x64 - (hi - back)) + (-m - back)
-    return hi, np.where(np.isfinite(hi), lo, 0.0)
+    lo = np.where(np.isfinite(hi), lo, 0.0)
+    e = np.exp(hi) * (1.0 + lo)
+    top = np.zeros(x64.shape, dtype=bool)
+    np.put_along_axis(top, np.argmax(x64, axis=axis, keepdims=True), True, axis=axis)
+    rest = np.sum(np.where(top, 0.0, e), axis=axis, keepdims=True)
+    return hi, lo, e, rest
 
 
 def softmax(x: ArrayLike, axis: int = -1) -> Array:
@@ -575,45 +597,60 @@ def softmax(x: ArrayLike, axis: int = -1) -> Array:
     x64, out_dtype = _float_array(x)
     if x64.size == 0:
         return x64.astype(out_dtype)
-    hi, lo = _shift_by_max(x64, axis)
-    e = np.exp(hi) * (1.0 + lo)
+    _, _, e, rest = _shifted_exp(x64, axis)
     with np.errstate(invalid="ignore"):  # a row of -inf only is 0/0: nan, no limit exists
-        return (e / np.sum(e, axis=axis, keepdims=True)).astype(out_dtype)
+        return _round_to(e / (1.0 + rest), out_dtype)
 
 
 def log_softmax(x: ArrayLike, axis: int = -1) -> Array:
     r"""$\log \mathrm{softmax}(z)_i = z_i - \log\sum_j e^{z_j}$ along ``axis``.
 
-    Computed as $(z_i - m) - \log\sum_j e^{z_j - m}$ (the log-sum-exp trick): nothing
-    overflows, and a confident class gives a tiny negative number instead of
-    ``log(1.0) == 0`` after rounding.
+    Computed as $(z_i - m) - \operatorname{log1p}\big(\sum_{j \ne \text{top}} e^{z_j - m}\big)$
+    (the log-sum-exp trick): nothing overflows, and a confident class gives its tiny
+    negative value ($-4.2\cdot10^{-18}$ for ``[40, 0]``) instead of ``log(1.0) == 0``.
     """
     x64, out_dtype = _float_array(x)
     if x64.size == 0:
         return x64.astype(out_dtype)
-    hi, lo = _shift_by_max(x64, axis)
-    with np.errstate(divide="ignore", invalid="ignore"):  # a row of -inf only: nan
-        log_sum = np.log(np.sum(np.exp(hi) * (1.0 + lo), axis=axis, keepdims=True))
-        return ((hi - log_sum) + lo).astype(out_dtype)
+    hi, lo, _, rest = _shifted_exp(x64, axis)
+    with np.errstate(invalid="ignore"):  # a row of -inf only: nan
+        return _round_to((hi - np.log1p(rest)) + lo, out_dtype)
+
+
+def _softmax_and_complement(x64: Array) -> tuple[Array, Array]:
+    """``s`` and ``1 - s`` along the last axis, the complement of the top class as ``rest/(1+rest)``."""
+    _, _, e, rest = _shifted_exp(x64, -1)
+    s = e / (1.0 + rest)
+    # For a top term (e == 1), 1 - s = (sum - 1)/sum = rest/(1 + rest) exactly.
+    return s, np.where(e == 1.0, rest / (1.0 + rest), 1.0 - s)
 
 
 def softmax_jacobian(x: ArrayLike) -> Array:
     r"""$J_{ij} = \partial s_i/\partial z_j = s_i(\delta_{ij} - s_j)$ along the last axis.
 
-    Shape ``(..., n, n)`` for ``x`` of shape ``(..., n)``.
+    Shape ``(..., n, n)`` for ``x`` of shape ``(..., n)``. The diagonal $s_i(1 - s_i)$
+    takes $1 - s_i$ of a confident class from the other terms, never as ``1 - s``.
     """
     x64, out_dtype = _float_array(x)
-    s = softmax(x64)
-    jac = s[..., :, None] * (np.eye(s.shape[-1]) - s[..., None, :])
-    return jac.astype(out_dtype)
+    if x64.size == 0:
+        return np.zeros((*x64.shape, x64.shape[-1]), dtype=out_dtype)
+    s, complement = _softmax_and_complement(x64)
+    jac = -s[..., :, None] * s[..., None, :]
+    diag = np.arange(s.shape[-1])
+    jac[..., diag, diag] = s * complement
+    return _round_to(jac, out_dtype)
 
 
 def log_softmax_jacobian(x: ArrayLike) -> Array:
     r"""$J_{ij} = \partial \log s_i/\partial z_j = \delta_{ij} - s_j$ along the last axis."""
     x64, out_dtype = _float_array(x)
-    s = softmax(x64)
-    jac = np.eye(s.shape[-1]) - s[..., None, :]
-    return jac.astype(out_dtype)
+    if x64.size == 0:
+        return np.zeros((*x64.shape, x64.shape[-1]), dtype=out_dtype)
+    s, complement = _softmax_and_complement(x64)
+    jac = np.broadcast_to(-s[..., None, :], (*s.shape, s.shape[-1])).copy()
+    diag = np.arange(s.shape[-1])
+    jac[..., diag, diag] = complement
+    return _round_to(jac, out_dtype)
 
 
 # --------------------------------------------------------------------------- registries
