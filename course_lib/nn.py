@@ -281,12 +281,14 @@ class MLP:
         momentum: float = 0.9,
         seed: int = 0,
         shuffle: bool = True,
+        callback: Callable[[MLP, int], None] | None = None,
     ) -> dict[str, list[float]]:
         """Train with mini-batches (``batch_size=None``: the whole set) for ``epochs`` epochs.
 
         Batches are shuffled with ``np.random.default_rng(seed)``. Returns a history with
         ``"cost"``, $J$ on the whole of X after each epoch, and for classification
-        losses ``"accuracy"``.
+        losses ``"accuracy"``. ``callback(model, epoch)``, if given, runs after each epoch,
+        for recording anything else (a PReLU slope, a dead fraction).
         """
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
         n = len(X)
@@ -303,6 +305,8 @@ class MLP:
             history["cost"].append(self.cost(X, y))
             if "accuracy" in history:
                 history["accuracy"].append(self.accuracy(X, y))
+            if callback is not None:
+                callback(self, len(history["cost"]) - 1)
         return history
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -339,3 +343,18 @@ def dead_fraction(model: MLP, X: np.ndarray) -> float:
         raise ValueError(f"{model!r} has no hidden ReLU layer")
     dead = sum(int(np.all(layer.a == 0, axis=0).sum()) for layer in hidden)
     return dead / sum(layer.W.shape[1] for layer in hidden)
+
+
+def silent_fraction(model: MLP, X: np.ndarray) -> float:
+    """Fraction of hidden units whose pre-activation is <= 0 for every sample of X.
+
+    For ReLU this is ``dead_fraction``. For any other activation (leaky ReLU, ELU, GELU)
+    such a unit is *silent*: it only ever sees the negative side, where its gradient is
+    small but, unlike ReLU's, not exactly 0. Runs ``model.forward(X)``.
+    """
+    model.forward(X)
+    hidden = model.layers[:-1]
+    if not hidden:
+        raise ValueError(f"{model!r} has no hidden layer")
+    silent = sum(int(np.all(layer.z <= 0, axis=0).sum()) for layer in hidden)
+    return silent / sum(layer.W.shape[1] for layer in hidden)

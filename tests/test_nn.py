@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_moons
 
-from course_lib.nn import MLP, dead_fraction, init_weights
+from course_lib.nn import MLP, dead_fraction, init_weights, silent_fraction
 
 # Central differences: truncation error ~ h^2 |J'''| / 6 ~ 1e-13 and rounding error
 # ~ eps |J| / h ~ 2e-10 for a cost J of order 1, so atol = 1e-8 leaves a 50x margin.
@@ -301,3 +301,16 @@ def test_bad_configurations_raise_a_helpful_error(kwargs, message):
     """Check that a misspelt name or a loss/output mismatch is refused with a clear message."""
     with pytest.raises(ValueError, match=message):
         MLP([2, 4, 4, 1], **kwargs)
+
+
+def test_fit_callback_and_silent_fraction():
+    """fit calls the callback once per epoch; silent_fraction counts units with z <= 0 always."""
+    X, y = make_moons(n_samples=64, noise=0.1, random_state=0)
+    model = MLP([2, 8, 1], "leaky_relu", loss="binary_cross_entropy_with_logits", seed=0)
+    epochs_seen = []
+    model.fit(X, y, epochs=3, callback=lambda m, epoch: epochs_seen.append(epoch))
+    assert epochs_seen == [0, 1, 2]
+    model.layers[0].b[:] = -100.0  # every hidden pre-activation negative on this data
+    assert silent_fraction(model, X) == 1.0
+    model.layers[0].b[:4] = 100.0  # half of the 8 units now always positive
+    assert silent_fraction(model, X) == 0.5
