@@ -54,11 +54,11 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test-lib: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n 2 tests
 
 # exercises/ is left out on purpose: released exercises fail until they are answered.
 test-notebooks: install
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=120 -p no:randomly $(wildcard lessons solutions)
+	$(BIN)/python -m pytest -n 2 --nbmake --nbmake-timeout=120 $(wildcard lessons solutions)
 
 format: install
 	$(BIN)/ruff format .

@@ -84,6 +84,7 @@ __all__ = [
     "cross_entropy_exprs",
     "delta",
     "derivative",
+    "equal",
     "expr",
     "gamma",
     "label_symbols",
@@ -318,6 +319,19 @@ def expr(name: str, *, defaults: bool = False, **params: float | sp.Expr) -> sp.
     z/(1 + exp(-z))
     """
     return _activation(*_resolve("activation", _ACTIVATIONS, name, defaults, params))
+
+
+def equal(lhs: sp.Expr, rhs: sp.Expr) -> bool:
+    """True when SymPy proves ``lhs == rhs``.
+
+    Hyperbolic and logistic forms are rewritten in exponentials first: ``simplify`` alone
+    does not see that ``1/(4 cosh(z/2)**2)`` is ``sigma(z) (1 - sigma(z))``.
+
+    >>> equal(derivative("sigmoid"), expr("sigmoid") * (1 - expr("sigmoid")))
+    True
+    """
+    difference = lhs - rhs
+    return sp.simplify(difference) == 0 or sp.simplify(difference.rewrite(sp.exp)) == 0
 
 
 def derivative(name: str, *, defaults: bool = False, **params: float | sp.Expr) -> sp.Expr:

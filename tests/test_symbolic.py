@@ -96,7 +96,7 @@ def test_docstring_examples_run() -> None:
 
 
 def test_every_numpy_activation_has_an_expression() -> None:
-    """symbolic.expr knows exactly the elementwise activations of course_lib.activations."""
+    """sym.expr knows exactly the elementwise activations of course_lib.activations."""
     elementwise = set(act.ACTIVATIONS) - {"softmax", "log_softmax"}
     assert set(sym.ACTIVATION_NAMES) == elementwise, (
         f"only in activations: {sorted(elementwise - set(sym.ACTIVATION_NAMES))}; "
@@ -665,3 +665,11 @@ def test_cross_entropy_losses_match_sympy(k: int) -> None:
     np.testing.assert_allclose(
         losses.categorical_cross_entropy_grad(one_hot, probs), grad_p, rtol=RTOL, atol=ATOL / N
     )
+
+
+def test_equal_sees_through_hyperbolic_forms():
+    """sym.equal proves identities that plain simplify(a - b) == 0 misses, and only those."""
+    s = sym.expr("sigmoid")
+    assert sym.equal(sym.derivative("sigmoid"), s * (1 - s))
+    assert sym.equal(sp.tanh(sym.z), 2 * s.subs(sym.z, 2 * sym.z) - 1)
+    assert not sym.equal(sym.derivative("sigmoid"), s * (1 + s))
