@@ -52,13 +52,16 @@ def plot_fn(
     label: str | None = None,
     xlabel: str = "$z$",
     ylabel: str | None = None,
+    origin: bool = True,
     **line_kwargs,
 ) -> Axes:
-    """Plot ``fn(z)`` against ``z`` (default grid: [-5, 5])."""
+    """Plot ``fn(z)`` against ``z`` (default grid: [-5, 5]), with the axes through the origin
+    unless ``origin=False`` (for a log-scaled axis, say)."""
     ax = _axes(ax)
     z = grid() if z is None else np.asarray(z)
     ax.plot(z, fn(z), label=label, **line_kwargs)
-    _origin_lines(ax)
+    if origin:
+        _origin_lines(ax)
     ax.set_xlabel(xlabel)
     if ylabel is not None:
         ax.set_ylabel(ylabel)
@@ -106,15 +109,20 @@ def compare(
 def plot_curve(
     values: Sequence[float] | np.ndarray,
     *,
+    x: Sequence[float] | np.ndarray | None = None,
     ax: Axes | None = None,
     label: str | None = None,
     xlabel: str = "step",
     ylabel: str = "cost $J$",
     logy: bool = False,
 ) -> Axes:
-    """A training curve (cost, accuracy, a gradient norm) against the step number."""
+    """A curve of ``values`` against ``x`` (default: the step number 0, 1, 2, ...).
+
+    For a training curve (cost, accuracy), or any quantity against depth, an input or a
+    parameter (``x=depths, xlabel="layer"``).
+    """
     ax = _axes(ax)
-    ax.plot(np.arange(len(values)), values, label=label)
+    ax.plot(np.arange(len(values)) if x is None else np.asarray(x), values, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
