@@ -290,6 +290,14 @@ class MLP:
         losses ``"accuracy"``. ``callback(model, epoch)``, if given, runs after each epoch,
         for recording anything else (a PReLU slope, a dead fraction).
         """
+        # The matrices are tiny: waking a pool of BLAS threads for each product costs more
+        # than the product (about 30% of a lesson's training time on 2 cores).
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self._fit(X, y, epochs, batch_size, lr, momentum, seed, shuffle, callback)
+
+    def _fit(self, X, y, epochs, batch_size, lr, momentum, seed, shuffle, callback):  # noqa: ANN001
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
         n = len(X)
         size = n if batch_size is None else batch_size
