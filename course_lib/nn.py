@@ -297,7 +297,7 @@ class MLP:
         with threadpool_limits(1):
             return self._fit(X, y, epochs, batch_size, lr, momentum, seed, shuffle, callback)
 
-    def _fit(self, X, y, epochs, batch_size, lr, momentum, seed, shuffle, callback):  # noqa: ANN001
+    def _fit(self, X, y, epochs, batch_size, lr, momentum, seed, shuffle, callback):
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
         n = len(X)
         size = n if batch_size is None else batch_size
