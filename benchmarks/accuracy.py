@@ -137,8 +137,20 @@ def elementwise_rows(activations: Any) -> list[Row]:
                 _measure(row, name, fn, mpref.standard_grid(dtype), **params)
         zeros = mpref.derivative_zeros(name, **params) if mpref.is_derivative(name) else []
         if zeros:
-            row.note("left out |x - x0| < 0.1, x0 = " + ", ".join(f"{z:.6f}" for z in zeros))
+            row.note(
+                f"left out |x - x0| < {mpref.ZERO_WINDOW:g}, x0 = "
+                + ", ".join(f"{z:.6f}" for z in zeros)
+            )
         rows.append(row)
+        if zeros and fn is not None:
+            band = Row(_label(name, params) + " near its zero")
+            for dtype in DTYPES:
+                _measure(band, name, fn, mpref.standard_grid(dtype), near_zero=True, **params)
+            band.note(
+                f"only {mpref.NEAR_ZERO_INNER:g} <= |x - x0| < {mpref.ZERO_WINDOW:g}, "
+                f"where the terms of the derivative cancel: target {mpref.NEAR_ZERO_TARGET:g}"
+            )
+            rows.append(band)
     return rows
 
 
@@ -194,7 +206,7 @@ def loss_rows(losses: Any) -> list[Row]:
         if name.endswith("grad"):
             zeros = [z for y in BCE_TARGETS for z in mpref.derivative_zeros(name, y_true=y)]
             row.note(
-                "soft y: left out |x - logit(y)| < 0.1, x0 = "
+                f"soft y: left out |x - logit(y)| < {mpref.ZERO_WINDOW:g}, x0 = "
                 + ", ".join(f"{z:.6f}" for z in zeros)
             )
         row.note("y in {0, 1, 0.25, 0.875}")
@@ -206,12 +218,39 @@ def loss_rows(losses: Any) -> list[Row]:
             row.note(f"course_lib.losses.{name} is missing")
             rows.append(row)
             continue
+        soft_worst = 0.0
         for dtype in DTYPES:
             for k in ROW_LENGTHS:
                 logits = mpref.standard_rows(k, dtype, seed=k)
-                for y_true in _class_targets(logits, k):
+                top, bottom, soft = _class_targets(logits, k)
+                for y_true in (top, bottom):
                     _measure(row, name, _one_sample(fn, per_row=True), logits, y_true=y_true)
-        row.note("y one-hot on the top class, on the bottom class, and soft")
+                # Soft targets: only rows whose spread max - min is itself finite, and the
+                # gradient p - y reported without a target: it cancels where p = y.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    finite = np.isfinite(np.ptp(logits.astype(np.float64), axis=1))
+                if name.endswith("_grad"):
+                    result = mpref.accuracy(
+                        name, _one_sample(fn, per_row=True), logits[finite], dtype,
+                        y_true=soft[finite],
+                    )  # fmt: skip
+                    soft_worst = max(soft_worst, result.max_ulp)
+                else:
+                    _measure(
+                        row, name, _one_sample(fn, per_row=True), logits[finite],
+                        y_true=soft[finite],
+                    )  # fmt: skip
+        row.note("y one-hot on the top class and on the bottom class, and soft")
+        if name.endswith("_grad"):
+            row.note(
+                f"soft y: p - y cancels where p = y (a vector interior zero); worst "
+                f"{_fmt_ulp(soft_worst)} ULP, reported without a target"
+            )
+        else:
+            row.note(
+                "soft y: rows whose spread overflows (1.8e308 and -1.8e308) left out: there "
+                "log p = -inf and the loss is inf where the exact value is finite"
+            )
         rows.append(row)
     return rows
 

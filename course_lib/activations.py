@@ -479,12 +479,17 @@ def swish_grad(x: ArrayLike, beta: float = 1.0) -> Array:
 def swish_grad_beta(x: ArrayLike, beta: float = 1.0) -> Array:
     r"""$\partial_\beta = x^2\,\sigma(\beta x)\,(1 - \sigma(\beta x))$.
 
-    Formed as $(x e^{-|\beta x|/2})^2/(1+e)^2$ so that $x^2$ never overflows.
+    With $e = e^{-|\beta x|}$ it is $x^2 e/(1+e)^2$. Where $x^2$ would overflow or $e$
+    is subnormal, it is formed as $(x e^{-|\beta x|/2})^2/(1+e)^2$ instead.
     """
     t, e, h = _scaled(x, beta)
-    x_h = np.where(h == 0.0, 0.0, x) * h  # x * e**(1/2), never x**2 (it would overflow)
+    x_h = np.where(h == 0.0, 0.0, x) * h  # x * e**(1/2), never x**2
+    x_small = np.clip(x, -1e150, 1e150)
     with np.errstate(over="ignore"):  # only when the exact result exceeds 1.8e308
-        return x_h * x_h / (1.0 + e) ** 2
+        direct = (x_small * x_small) * e
+        halves = x_h * x_h
+    safe = (np.abs(x) < 1e150) & (e >= _TINY)
+    return np.where(safe, direct, halves) / (1.0 + e) ** 2
 
 
 @_elementwise
@@ -534,16 +539,18 @@ def mish_grad(x: ArrayLike) -> Array:
 
     In the rational form of ``mish`` with $e = e^{-|x|}$: for $x \ge 0$, with
     $q = 1 + 2e + 2e^2$, it is $((1+2e)q + 4xe^2(1+e))/q^2$; for $x < 0$, with
-    $n = e(e+2)$, it is $e\,((e+2)(n+2) + 4x(1+e))/(n+2)^2$.
+    $n = e(e+2)$, it is $e\,((e+2)(n+2) + 4x(1+e))/(n+2)^2$, whose bracket is expanded
+    to $4(1+x) + e(6 + 4x + e(4 + e))$: fewer roundings before its terms partly cancel.
     """
     e = np.exp(-np.abs(x))
     h = np.exp(-0.5 * np.abs(x))
     q = 1.0 + 2.0 * e + 2.0 * e * e
     x_e2 = _times_exp(x, _exp_neg_2abs(x), e)  # x * e**2
     positive = ((1.0 + 2.0 * e) * q + 4.0 * (1.0 + e) * x_e2) / q**2
-    n2 = e * (e + 2.0) + 2.0
+    n2 = 2.0 + e * (2.0 + e)
     x_neg = np.clip(x, -1e3, 0.0)  # only x < 0 is used, and below -1000 the factor e is 0
-    negative = _times_exp((e + 2.0) * n2 + 4.0 * x_neg * (1.0 + e), e, h) / n2**2
+    bracket = 4.0 * (1.0 + x_neg) + e * (6.0 + 4.0 * x_neg + e * (4.0 + e))
+    negative = _times_exp(bracket, e, h) / n2**2
     return np.where(x >= 0, positive, negative)
 
 
