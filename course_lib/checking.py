@@ -1289,6 +1289,9 @@ class _Run:
         self.input_failure: _Failure | None = None
         self.alias_failure: _Failure | None = None
         self.warning_failure: _Failure | None = None
+        # The first exception fn raised: hygiene cannot be vouched for on an input fn did
+        # not handle, so an unanswered exercise (NotImplementedError) passes no property.
+        self.error_failure: _Failure | None = None
         self.benign_failed = False
         self.current_property = ""
         self.last_outcome: _Outcome | None = None
@@ -1364,6 +1367,14 @@ class _Run:
                         [("case", case.label), ("input", describe())],
                     )
                     break
+        if outcome.error is not None and self.error_failure is None:
+            exc = outcome.error
+            self.error_failure = _Failure(
+                "exception",
+                f"not checked: the function raised {type(exc).__name__}",
+                [("case", case.label), ("input", describe()), ("raised", _exception_text(exc))],
+                _exception_advice(exc),
+            )
         if outcome.warnings and self.warning_failure is None:
             message = outcome.warnings[0]
             self.warning_failure = _Failure(
@@ -1972,8 +1983,12 @@ class _Run:
     def hygiene_results(self) -> list[PropertyResult]:
         results = []
         for key, title, failure in (
-            ("input", "hygiene: input not modified", self.input_failure or self.alias_failure),
-            ("warnings", "hygiene: no RuntimeWarning", self.warning_failure),
+            (
+                "input",
+                "hygiene: input not modified",
+                self.input_failure or self.alias_failure or self.error_failure,
+            ),
+            ("warnings", "hygiene: no RuntimeWarning", self.warning_failure or self.error_failure),
         ):
             prop = PropertyResult(key, title, None)
             self._finish(prop, failure)

@@ -421,3 +421,16 @@ def test_params_are_passed_to_student_and_reference():
     assert check("prelu", prelu, alpha=0.3)
     wrong_alpha = check("prelu", lambda x, alpha: prelu(x, 0.25))
     assert "constant" in wrong_alpha.hints
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "sigmoid_grad", "mse", "softmax_cross_entropy_grad"])
+def test_an_unanswered_function_passes_no_property(name):
+    """A released exercise raises NotImplementedError: not even hygiene may pass then."""
+
+    def unanswered(*args, **kwargs):
+        raise NotImplementedError()
+
+    result = check(name, unanswered)
+    assert not result
+    assert all(p.passed is False for p in result.properties), [p.line() for p in result.properties]
+    assert set(result.hints) == {"exception"}
