@@ -129,12 +129,29 @@ def _softmax_minus(p: Array, y: Array) -> Array:
     return np.where(is_one, 0.0 - others, p - y)  # 0.0 - x, not -x: a zero prints as 0., not -0.
 
 
-def _class_ce(labels: np.ndarray, logits: Array) -> tuple[Array, Array]:
-    r"""Per-position $-\log p_{label}$ and $p - \mathrm{onehot}(label)$ along the last axis."""
-    log_p, p = log_softmax(logits), softmax(logits)
-    picked = np.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0]
-    onehot = (labels[..., None] == np.arange(logits.shape[-1])).astype(np.float64)
-    return -picked, _softmax_minus(p, onehot)
+def _class_nll(labels: np.ndarray, logits: Array) -> Array:
+    r"""Per-position $-\log p_{label}$ along the last axis (no one-hot is built)."""
+    return -np.take_along_axis(log_softmax(logits), labels[..., None], axis=-1)[..., 0]
+
+
+def _class_ce_grad(labels: np.ndarray, logits: Array) -> Array:
+    r"""Per-position $p - \mathrm{onehot}(label)$ along the last axis.
+
+    The label's entry $p_c - 1$ is written as $-\sum_{j \ne c} p_j$ (no cancellation for a
+    confident, correct class), without building an (N, K) one-hot array.
+    """
+    p = softmax(logits)
+    index = labels[..., None]
+    p_label = np.take_along_axis(p, index, axis=-1)
+    others = np.sum(p, axis=-1, keepdims=True) - p_label
+    # sum - p_label cancels when p_label is close to 1: sum the other entries instead there.
+    confident = p_label[..., 0] > 0.5
+    if np.any(confident):
+        masked = p[confident].copy()
+        np.put_along_axis(masked, index[confident], 0.0, axis=-1)
+        others[confident] = masked.sum(axis=-1, keepdims=True)
+    np.put_along_axis(p, index, 0.0 - others, axis=-1)
+    return p
 
 
 # ------------------------------------------------------------------ regression losses
@@ -383,7 +400,7 @@ def sparse_categorical_cross_entropy(labels: ArrayLike, logits: ArrayLike) -> fl
     (``sparse_categorical_cross_entropy_grad``).
     """
     labels, z, _ = _sparse_inputs(labels, logits)
-    per_sample, _ = _class_ce(labels, z)
+    per_sample = _class_nll(labels, z)
     return _mean(per_sample)
 
 
@@ -393,7 +410,7 @@ def sparse_categorical_cross_entropy_grad(labels: ArrayLike, logits: ArrayLike) 
     At $k = c_i$, $p_k - 1$ is computed as $-\sum_{j \ne k} p_j$ (no cancellation).
     """
     labels, z, dtype = _sparse_inputs(labels, logits)
-    _, grad = _class_ce(labels, z)
+    grad = _class_ce_grad(labels, z)
     return _result(grad / len(z), dtype)
 
 
@@ -624,26 +641,23 @@ def next_token_loss(tokens: ArrayLike, logits: ArrayLike) -> float:
     at $t = T-1$.
     """
     tokens, z, _ = _next_token_inputs(tokens, logits)
-    per_position, _ = _class_ce(tokens[:, 1:], z[:, :-1])
+    per_position = _class_nll(tokens[:, 1:], z[:, :-1])
     return _mean(per_position)
 
 
 def next_token_loss_grad(tokens: ArrayLike, logits: ArrayLike) -> Array:
     r"""$(\mathrm{softmax}(z_{b,t}) - \mathrm{onehot}(x_{b,t+1}))/(B(T-1))$; 0 at $t = T-1$."""
     tokens, z, dtype = _next_token_inputs(tokens, logits)
-    _, inner = _class_ce(tokens[:, 1:], z[:, :-1])
+    inner = _class_ce_grad(tokens[:, 1:], z[:, :-1])
     grad = np.zeros_like(z)
     grad[:, :-1] = inner / inner[..., 0].size
     return _result(grad, dtype)
 
 
-def _masked_parts(
-    labels: ArrayLike, logits: ArrayLike
-) -> tuple[np.ndarray, Array, Array, Array, type]:
+def _masked_inputs(labels: ArrayLike, logits: ArrayLike) -> tuple[np.ndarray, Array, Array, type]:
+    """``labels``, ``logits`` and the mask of scored positions; only those are computed on."""
     labels, z, dtype = _sequence_inputs(labels, logits, "labels")
-    scored = labels != IGNORE_INDEX
-    per_position, grad = _class_ce(np.where(scored, labels, 0), z)
-    return scored, z, per_position, grad, dtype
+    return labels, z, labels != IGNORE_INDEX, dtype
 
 
 def masked_lm_loss(labels: ArrayLike, logits: ArrayLike) -> float:
@@ -657,17 +671,19 @@ def masked_lm_loss(labels: ArrayLike, logits: ArrayLike) -> float:
     Gradient (``masked_lm_loss_grad``), shape (B, T, V):
     $(\mathrm{softmax}(z_{b,t}) - \mathrm{onehot}(y_{b,t}))/|S|$ on $S$, 0 elsewhere.
     """
-    scored, _, per_position, _, _ = _masked_parts(labels, logits)
+    labels, z, scored, _ = _masked_inputs(labels, logits)
     if not np.any(scored):
         return 0.0
-    return _mean(per_position[scored])
+    return _mean(_class_nll(labels[scored], z[scored]))
 
 
 def masked_lm_loss_grad(labels: ArrayLike, logits: ArrayLike) -> Array:
     r"""$(\mathrm{softmax}(z_{b,t}) - \mathrm{onehot}(y_{b,t}))/|S|$ on scored positions, else 0."""
-    scored, _, _, grad, dtype = _masked_parts(labels, logits)
-    count = max(int(np.sum(scored)), 1)  # no scored position: the zero gradient
-    return _result(np.where(scored[..., None], grad / count, 0.0), dtype)
+    labels, z, scored, dtype = _masked_inputs(labels, logits)
+    grad = np.zeros_like(z)
+    if np.any(scored):  # no scored position: the zero gradient
+        grad[scored] = _class_ce_grad(labels[scored], z[scored]) / np.sum(scored)
+    return _result(grad, dtype)
 
 
 # --------------------------------------------------------------------------- registries
