@@ -49,3 +49,18 @@ def test_notebook_is_committed_clean(path):
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_links_point_to_files():
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert links, "README links nothing"
+    missing = [link for link in links if "://" not in link and not (ROOT / link).exists()]
+    assert not missing, f"README links to missing files: {missing}"
+
+
+def test_every_lesson_is_in_the_readme_course_map():
+    text = (ROOT / "README.md").read_text()
+    lessons = sorted(p.name for p in (ROOT / "lessons").glob("*.ipynb"))
+    assert len(lessons) == 20
+    assert [name for name in lessons if f"lessons/{name}" not in text] == []
