@@ -2035,6 +2035,11 @@ def _run_limited(func: Callable[[], None], run: _Run, timeout: float) -> bool:
         finally:
             run.in_fn = False
             signal.setitimer(signal.ITIMER_REAL, 0.0)
+            # An alarm that arrived just before the timer stopped is still pending in
+            # Python: let on_alarm take it (a loop's backward jump runs pending handlers),
+            # or it would reach the old handler, often SIG_DFL ("Signal 14 ignored").
+            for _ in range(2):
+                pass
             signal.signal(signal.SIGALRM, old_handler)
             if old_delay > 0:  # restore a timer someone else had set
                 left = max(old_delay - (time.monotonic() - start), 1e-3)
