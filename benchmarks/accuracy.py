@@ -30,28 +30,7 @@ import numpy as np
 
 from course_lib import mpref
 
-# (name, parameters) in the order of the table; prelu has no default slope, 0.25 is He et al.'s
-# initial value. swish with beta = 1.5 checks a parameter that is not the SiLU.
-ELEMENTWISE: list[tuple[str, dict[str, float]]] = [
-    ("identity", {}),
-    ("binary_step", {}),
-    ("sigmoid", {}),
-    ("tanh", {}),
-    ("relu", {}),
-    ("leaky_relu", {}),
-    ("prelu", {"alpha": 0.25}),
-    ("elu", {}),
-    ("selu", {}),
-    ("gelu", {}),
-    ("gelu_tanh", {}),
-    ("gelu_sigmoid", {}),
-    ("swish", {}),
-    ("swish", {"beta": 1.5}),
-    ("silu", {}),
-    ("lisht", {}),
-    ("mish", {}),
-    ("softplus", {}),
-]
+ELEMENTWISE = mpref.ELEMENTWISE_CASES
 EXTRA_GRADIENTS: list[tuple[str, dict[str, float]]] = [
     ("prelu_grad_alpha", {"alpha": 0.25}),
     ("swish_grad_beta", {}),

@@ -95,6 +95,31 @@ NEAR_ZERO_INNER = 0.1
 NEAR_ZERO_TARGET = 32.0
 
 
+#: The elementwise functions measured by the tests and the benchmark, with their parameters:
+#: prelu has no default slope (0.25 is He et al.'s initial value), and swish with
+#: beta = 1.5 checks a parameter that is not the SiLU's.
+ELEMENTWISE_CASES: list[tuple[str, dict[str, float]]] = [
+    ("identity", {}),
+    ("binary_step", {}),
+    ("sigmoid", {}),
+    ("tanh", {}),
+    ("relu", {}),
+    ("leaky_relu", {}),
+    ("prelu", {"alpha": 0.25}),
+    ("elu", {}),
+    ("selu", {}),
+    ("gelu", {}),
+    ("gelu_tanh", {}),
+    ("gelu_sigmoid", {}),
+    ("swish", {}),
+    ("swish", {"beta": 1.5}),
+    ("silu", {}),
+    ("lisht", {}),
+    ("mish", {}),
+    ("softplus", {}),
+]
+
+
 def ulp_target(name: str) -> float:
     """The float64 ULP target of ``name`` (a forward function, a derivative or a Jacobian)."""
     if name in ULP_TARGETS:

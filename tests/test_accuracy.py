@@ -27,26 +27,7 @@ from course_lib import activations, losses, mpref
 
 DTYPES = [pytest.param(np.float64, id="float64"), pytest.param(np.float32, id="float32")]
 
-ELEMENTWISE = [
-    ("identity", {}),
-    ("binary_step", {}),
-    ("sigmoid", {}),
-    ("tanh", {}),
-    ("relu", {}),
-    ("leaky_relu", {}),
-    ("prelu", {"alpha": 0.25}),
-    ("elu", {}),
-    ("selu", {}),
-    ("gelu", {}),
-    ("gelu_tanh", {}),
-    ("gelu_sigmoid", {}),
-    ("swish", {}),
-    ("swish", {"beta": 1.5}),
-    ("silu", {}),
-    ("lisht", {}),
-    ("mish", {}),
-    ("softplus", {}),
-]
+ELEMENTWISE = mpref.ELEMENTWISE_CASES
 CASES = [
     *ELEMENTWISE,
     *[(f"{name}_grad", params) for name, params in ELEMENTWISE],
