@@ -64,3 +64,17 @@ c.ExecutePreprocessor.shutdown_kernel = "immediate"
 # A test cell deleted by a student is put back from the gradebook, so that it fails
 # instead of silently disappearing from the total.
 c.OverwriteCells.add_missing_cells = True
+
+# Feedback without hidden tests (docs/grading-security.md). Guarded, so that a bare copy of
+# the course (config without scripts/) still loads, and says loudly what it lacks.
+if (ROOT / "scripts" / "grading_hardening.py").is_file():
+    import sys as _sys
+
+    _sys.path.insert(0, str(ROOT / "scripts"))
+    from grading_hardening import HideHiddenTests
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+else:
+    print("nbgrader_config.py: no scripts/grading_hardening.py, feedback shows hidden tests")

@@ -74,6 +74,9 @@ def copy_course(dest: Path, root: Path = ROOT, with_exercises: bool = False) -> 
     """
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(root / "nbgrader_config.py", dest / "nbgrader_config.py")
+    # The config loads the feedback hardening from scripts/: copies are hardened too.
+    (dest / "scripts").mkdir(exist_ok=True)
+    shutil.copy2(root / "scripts" / "grading_hardening.py", dest / "scripts")
     folders = ["solutions", "exercises"] if with_exercises else ["solutions"]
     for folder in folders:
         if (root / folder).is_dir():
