@@ -25,7 +25,7 @@ LAB_FLAGS += --no-browser
 endif
 endif
 
-.PHONY: help install lab test test-lib test-notebooks lint format bench clean exercises demo-class
+.PHONY: help install lab test test-lib test-notebooks lint format bench clean exercises demo-class site screenshots
 
 help:
 	@echo "make lab     set up .venv and open JupyterLab on the course"
@@ -33,6 +33,7 @@ help:
 	@echo "make bench   print the accuracy, start-up, checker and autograde figures"
 	@echo "make exercises   regenerate exercises/ from solutions/ (nbgrader)"
 	@echo "make demo-class  grade a simulated class of 30 students per assignment"
+	@echo "make site    build the static HTML edition into site/ (lessons executed, ~1.5 min)"
 	@echo "make clean   remove .venv and caches"
 
 $(BIN)/python:
@@ -83,6 +84,15 @@ exercises: install
 # 30 simulated students per assignment: autograde, feedback, export (grading/demo-class/).
 demo-class: install
 	$(BIN)/python scripts/demo_class.py
+
+# The static HTML edition: lessons executed with their plots, exercises as released, an index.
+site: install
+	$(BIN)/python scripts/build_site.py
+	COURSE_SITE_DIR=site $(BIN)/python -m pytest -q tests/test_site.py
+
+# Refresh docs/screenshots/ from the browser test (needs Debian's chromium).
+screenshots: install
+	COURSE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/test_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
