@@ -34,7 +34,8 @@ mish            $z \tanh(\ln(1 + e^z))$
 softplus        $\ln(1 + e^z)$
 =============== =====================================================================
 
-Losses of one sample (``loss_expr(name)``), with residual $r = \hat y - y$:
+Losses of one sample (``loss_expr(name)``), with residual $r = y - \hat y$ (``docs/notation.md``;
+these losses depend only on $|r|$, so the sign convention does not change them):
 
 ================================= ==========================================================
 mse                               $r^2$
