@@ -14,6 +14,7 @@ Screenshots go to ``$COURSE_SCREENSHOTS`` if set, else to a temporary folder (py
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -61,6 +62,8 @@ SERVER_START_S = 90  # JupyterLab's first start builds nothing, but imports a lo
 LESSON_RUN_S = 240  # lesson 02 runs in a few seconds alone; a busy 2-core machine is slower
 CELL_S = 60  # one exercise cell (the checker runs in well under a second)
 UI_MS = 30_000
+KERNEL_START_S = 120  # a first kernel start also builds matplotlib's font cache
+RUN_START_MS = 20_000  # from the Run All click to the first [*]
 
 EXERCISE = "exercises/02-sigmoid-softmax-tanh/sigmoid_softmax_tanh.ipynb"
 ANSWER_CELL, CHECK_CELL, SETUP_CELL = 3, 4, 1  # indices in the released notebook
@@ -194,28 +197,70 @@ def page(browser):
 def _open_notebook(page, url: str, token: str, path: str) -> None:
     page.goto(f"{url}/lab/tree/{path}?token={token}&reset", wait_until="domcontentloaded")
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=60_000)
-    # The kernel is started with the notebook; wait until it is idle before running anything.
+    _wait_kernel(page, url, token, path)
+
+
+def _wait_kernel(page, url: str, token: str, path: str) -> None:
+    """Wait until the notebook's kernel has started and the page is connected to it.
+
+    The page's execution indicator reads "idle" from the start, before any kernel exists;
+    a Run issued then finds no kernel, clears the prompts and runs nothing. So the server
+    is asked first (its sessions API), then the page must show the kernel's name."""
+    deadline = time.monotonic() + KERNEL_START_S
+    states: list = []
+    while True:
+        with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=5) as reply:
+            sessions = json.load(reply)
+        states = [s["kernel"]["execution_state"] for s in sessions if s.get("path") == path]
+        if "idle" in states:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no idle kernel for {path} in {KERNEL_START_S} s: {sessions}")
+        time.sleep(0.5)
     page.wait_for_function(
         """() => {
             const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+            const name = panel && panel.querySelector('.jp-Toolbar-kernelName');
             const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
-            return panel && status && status.getAttribute('data-status') === 'idle';
+            return name && /Python/.test(name.textContent) && status
+                && status.getAttribute('data-status') === 'idle';
         }""",
-        timeout=90_000,
+        timeout=KERNEL_START_S * 1000,
     )
+
+
+def _run_all(page) -> None:
+    """Run > Run All Cells from the menu bar, as a person would; retried if nothing starts."""
+    seen: list[str] = []
+    for _ in range(3):
+        # Activate the notebook first, as a person's click would: menu commands act on it.
+        _cell(page, 0).click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        item = page.locator("li.lm-Menu-item[data-command='runmenu:run-all']")
+        # A disabled item takes the click and does nothing: the notebook was not current yet.
+        disabled = "lm-mod-disabled" in (item.get_attribute("class") or "")
+        item.click()
+        try:
+            page.wait_for_function(
+                """() => [...document.querySelectorAll(
+                    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]
+                    .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
+                timeout=RUN_START_MS,
+            )
+            return
+        except sync_api.TimeoutError:
+            # Note what was in the way (a dialog, a disabled item), close it, and try again.
+            dialog = page.locator(".jp-Dialog")
+            text = dialog.first.inner_text()[:300] if dialog.count() else "no dialog"
+            seen.append(f"{'disabled item, ' if disabled else ''}{text}")
+            page.keyboard.press("Escape")
+    raise AssertionError(f"Run All started no cell in 3 tries: {seen}")
 
 
 def _wait_idle(page, timeout_s: float) -> list[str]:
     """Wait until no code cell is queued or running ([*]) and the kernel is idle; return the
     text of every code cell's prompt."""
     deadline = time.monotonic() + timeout_s
-    # Before the run starts the kernel is idle too: first wait for a prompt to change.
-    page.wait_for_function(
-        """() => [...document.querySelectorAll(
-            '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]
-            .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
-        timeout=UI_MS,
-    )
     while True:
         state = page.evaluate(
             """() => {
@@ -281,10 +326,7 @@ def _wait_output(page, index: int, pattern: str, timeout_s: float = CELL_S) -> s
 def test_lesson_runs_in_jupyterlab_with_its_plots(lab, page, shots):
     url, token, _ = lab
     _open_notebook(page, url, token, "lessons/02_sigmoid.ipynb")
-    # Activate the notebook first, as a person's click would: menu commands act on it.
-    _cell(page, 0).click()
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
+    _run_all(page)
     prompts = _wait_idle(page, LESSON_RUN_S)
     unrun = [i for i, p in enumerate(prompts) if not re.search(r"\[\d+\]", p)]
     assert not unrun, f"code cells not run: {unrun} of {len(prompts)}; errors: {_errors(page)}"
