@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import multiprocessing
 import os
 import re
 import shutil
@@ -257,7 +258,10 @@ def build_site(
     # Kernels are found by name on PATH: the venv's bin/ must come first (as `make` sets it).
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     if jobs > 1 and len(sources) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # spawn, not fork: a fork copies the parent's threads' locks (pytest-xdist and
+        # zmq keep threads), and a child that inherits a held one waits for ever.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             bodies = list(pool.map(_render, sources, [True] * len(sources), [root] * len(sources)))
     else:
         bodies = [_render(src, True, root) for src in sources]

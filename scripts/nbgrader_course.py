@@ -261,8 +261,15 @@ def grade_all(
             if progress:
                 progress(results[-1])
         return results
+    # Not fork: a forked child copies the locks of the parent's threads (pytest-xdist, zmq
+    # and Jupyter keep threads), and one inherited while held blocks the child for ever.
+    # forkserver forks from a fresh single-threaded process; each worker then loads
+    # nbgrader once, in _worker_init.
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        # Imported once by the server, before any thread exists, and shared by every worker.
+        context.set_forkserver_preload(["nbgrader.apps", "sqlalchemy", "nbconvert", "nbclient"])
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(str(root),)
     ) as pool:
