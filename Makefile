@@ -30,7 +30,7 @@ endif
 help:
 	@echo "make lab     set up .venv and open JupyterLab on the course"
 	@echo "make test    set up .venv and run the library tests, lint and every notebook"
-	@echo "make bench   print the accuracy, start-up, checker and autograde figures"
+	@echo "make bench   print the accuracy, start-up, cost, checker and autograde figures"
 	@echo "make exercises   regenerate exercises/ from solutions/ (nbgrader)"
 	@echo "make demo-class  grade a simulated class of 30 students per assignment"
 	@echo "make site    build the static HTML edition into site/ (lessons executed, ~1.5 min)"
@@ -74,6 +74,7 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/cost.py
 	$(BIN)/python benchmarks/check_speed.py
 	$(BIN)/python benchmarks/autograde.py
 

@@ -8,7 +8,8 @@ Modules, by concept:
 - ``checking``: ``check(name, fn)`` compares a student's function with the reference.
 - ``gradcheck``: central finite differences and ``rel_error``.
 - ``plotting``: figure helpers with one look.
-- ``nn``: a tiny NumPy MLP for experiments.
+- ``nn``: a tiny NumPy MLP for experiments, and ``normal_moment`` (E[f(Z)^k], Z ~ N(0, 1)).
+- ``timing``: CPU time per call or per element, for the lessons' cost tables.
 
 Only NumPy is imported eagerly; SymPy, SciPy and matplotlib load on first use, so that
 ``import course_lib`` stays fast.
@@ -23,11 +24,21 @@ from course_lib import activations
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = {"losses", "mpref", "symbolic", "checking", "gradcheck", "plotting", "nn", "grade"}
+_LAZY_MODULES = {
+    "losses",
+    "mpref",
+    "symbolic",
+    "checking",
+    "gradcheck",
+    "plotting",
+    "nn",
+    "grade",
+    "timing",
+}
 _LAZY_NAMES = {"check": "checking", "CheckResult": "checking"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from course_lib import checking, gradcheck, losses, nn, plotting, symbolic  # noqa: F401
+    from course_lib import checking, gradcheck, losses, nn, plotting, symbolic, timing  # noqa: F401
     from course_lib.checking import CheckResult, check  # noqa: F401
 
 __all__ = ["activations", "check", "CheckResult", "versions", *sorted(_LAZY_MODULES)]

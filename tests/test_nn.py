@@ -1,5 +1,6 @@
 """Tests for course_lib.nn: backprop against finite differences, determinism, initialisation,
-training, the recording hooks and dead_fraction."""
+training, the recording hooks, dead_fraction, backward_from/apply_gradients and
+normal_moment."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_moons
 
+from course_lib import activations as act
+from course_lib import nn
 from course_lib.nn import MLP, dead_fraction, init_weights, silent_fraction
 
 # Central differences: truncation error ~ h^2 |J'''| / 6 ~ 1e-13 and rounding error
@@ -314,3 +317,95 @@ def test_fit_callback_and_silent_fraction():
     assert silent_fraction(model, X) == 1.0
     model.layers[0].b[:4] = 100.0  # half of the 8 units now always positive
     assert silent_fraction(model, X) == 0.5
+
+
+# ------------------------------------------------------------- backward_from, apply_gradients
+
+
+def test_backward_from_the_loss_gradient_is_backward():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(16, 3)), (rng.random(16) < 0.5).astype(float)
+    spec = dict(sizes=[3, 5, 1], activation="tanh", loss="binary_cross_entropy_with_logits")
+    one, other = MLP(**spec, seed=1), MLP(**spec, seed=1)
+    one.forward(X)
+    one.backward(y)
+    y_hat = other.forward(X)
+    other.backward_from(other.loss_grad(y[:, None], y_hat))
+    for g_one, g_other in zip(one.gradients(), other.gradients(), strict=True):
+        np.testing.assert_array_equal(g_one, g_other)
+    np.testing.assert_array_equal(one.grad_norms[-1], other.grad_norms[-1])
+
+
+def test_backward_from_an_outside_cost_matches_finite_differences():
+    # J = mean of the squared norms of the outputs: a cost the model does not know.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(6, 3))
+    model = MLP([3, 4, 2], activation="gelu", seed=2)
+
+    def outside_cost() -> float:
+        return float(np.mean(np.sum(model.forward(X) ** 2, axis=1)))
+
+    out = model.forward(X)
+    model.backward_from(2 * out / len(X))  # dJ/d(out) of the mean of squared norms
+    for param, grad in zip(model.parameters(), model.gradients(), strict=True):
+        np.testing.assert_allclose(grad, numerical_grad(outside_cost, param), rtol=RTOL, atol=ATOL)
+
+
+def test_apply_gradients_is_the_update_of_step():
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(10, 2)), rng.normal(size=(10, 1))
+    stepped, applied = MLP([2, 3, 1], seed=0), MLP([2, 3, 1], seed=0)
+    for _ in range(3):  # three steps, so that the velocities matter
+        stepped.step(X, y, lr=0.05, momentum=0.8)
+        applied.forward(X)
+        applied.backward(y)
+        applied.apply_gradients(lr=0.05, momentum=0.8)
+    for p_step, p_apply in zip(stepped.parameters(), applied.parameters(), strict=True):
+        np.testing.assert_array_equal(p_step, p_apply)
+
+
+def test_backward_from_and_apply_gradients_say_what_is_wrong():
+    model = MLP([2, 3, 2], seed=0)
+    with pytest.raises(RuntimeError, match="call backward or backward_from first"):
+        model.apply_gradients()
+    model.forward(np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"da has shape \(4, 1\); the last forward output has"):
+        model.backward_from(np.zeros((4, 1)))
+
+
+# ------------------------------------------------------------------------------ normal_moment
+
+SQRT_2PI = np.sqrt(2 * np.pi)
+
+
+@pytest.mark.parametrize(
+    ("f", "k", "params", "exact"),
+    [
+        # E[max(0, Z)] = phi(0) = 1/sqrt(2 pi); E[max(0, Z)^2] = 1/2 (half of E[Z^2]).
+        (act.relu, 1, {}, 1 / SQRT_2PI),
+        (act.relu, 2, {}, 0.5),
+        # Odd function: 0. sigmoid(-t) = 1 - sigmoid(t): 1/2.
+        (act.tanh, 1, {}, 0.0),
+        (act.sigmoid, 1, {}, 0.5),
+        # E[Z Phi(Z)] = E[phi(Z)] (Stein) = 1/(2 sqrt(pi)) = 0.28209479177387814.
+        (act.gelu, 1, {}, 1 / (2 * np.sqrt(np.pi))),
+        # mpmath, mp.dps = 30: phi = lambda t: mp.exp(-t*t/2)/mp.sqrt(2*mp.pi)
+        # mp.quad(lambda t: t/(1+mp.exp(-t))*phi(t), [-mp.inf, 0, mp.inf])
+        (act.silu, 1, {}, 0.20662096414190704),
+        # mp.quad(lambda t: t*mp.tanh(mp.log1p(mp.exp(t)))*phi(t), [-mp.inf, 0, mp.inf])
+        (act.mish, 1, {}, 0.24040388837479144),
+        # mp.quad(lambda t: (t if t > 0 else 2*(mp.exp(t)-1))*phi(t), [-mp.inf, 0, mp.inf])
+        (act.elu, 1, {"alpha": 2.0}, -0.077901135868320579),
+        # SELU's constants are chosen so that N(0, 1) in gives mean 0 and second moment 1 out.
+        (act.selu, 1, {}, 0.0),
+        (act.selu, 2, {}, 1.0),
+    ],
+)
+def test_normal_moment_against_closed_forms_and_mpmath(f, k, params, exact):
+    got = nn.normal_moment(f, k, **params)
+    assert got == pytest.approx(exact, rel=1e-13, abs=1e-14)
+
+
+def test_normal_moment_gives_he_gain_for_relu():
+    # He et al.: Var W = 1 / (n_in E[relu(Z)^2]) = 2 / n_in.
+    assert 1 / nn.normal_moment(act.relu, 2) == pytest.approx(2.0, rel=1e-14)
