@@ -86,7 +86,8 @@ def _round_to(out: ArrayLike, dtype: type) -> Array:
     inf is then the correctly rounded answer, so the warning is noise.
     """
     with np.errstate(over="ignore"):
-        return np.asarray(out, dtype=np.float64).astype(dtype)
+        # Every caller passes an array of its own: no copy when it is float64 already.
+        return np.asarray(out, dtype=np.float64).astype(dtype, copy=False)
 
 
 def _two_prod(a: ArrayLike, b: ArrayLike) -> tuple[Array, Array]:
@@ -558,8 +559,9 @@ def mish_grad(x: ArrayLike) -> Array:
 
 
 def _float_array(x: ArrayLike) -> tuple[Array, type]:
+    """``x`` as float64, *not* copied when it is float64 already: read it, never write it."""
     x = np.asarray(x)
-    return x.astype(np.float64), (np.float32 if x.dtype == np.float32 else np.float64)
+    return x.astype(np.float64, copy=False), (np.float32 if x.dtype == np.float32 else np.float64)
 
 
 def _shifted_exp(x64: Array, axis: int) -> tuple[Array, Array, Array, Array]:
@@ -576,21 +578,36 @@ def _shifted_exp(x64: Array, axis: int) -> tuple[Array, Array, Array, Array]:
     Infinite entries are replaced by their limit first: a row that holds $+\infty$ puts
     all of its mass, shared equally, on those entries.
     """
+    # Memory: besides x64 (read only), at most four arrays of its size are alive at once
+    # (hi, lo, e and one scratch array), which matters for a (128, 50000) batch of logits.
     pos_inf = np.isposinf(x64)
-    x64 = np.where(np.any(pos_inf, axis=axis, keepdims=True), np.where(pos_inf, 0.0, -np.inf), x64)
+    if pos_inf.any():
+        x64 = np.where(
+            np.any(pos_inf, axis=axis, keepdims=True), np.where(pos_inf, 0.0, -np.inf), x64
+        )
+    del pos_inf
     m = np.max(x64, axis=axis, keepdims=True)
     m = np.where(np.isinf(m), 0.0, m)  # a row of -inf only: 0/0 later, so nan; nan stays nan
     with np.errstate(over="ignore", invalid="ignore"):
         # z - m may round to -inf (for z = -1e308, m = 1e308), whose exp is the exact 0;
         # at -inf entries lo is nan, and it is dropped below.
         hi = x64 - m
-        back = hi - x64
-        lo = (x64 - (hi - back)) + (-m - back)
-    lo = np.where(np.isfinite(hi), lo, 0.0)
-    e = np.exp(hi) * (1.0 + lo)
-    top = np.zeros(x64.shape, dtype=bool)
-    np.put_along_axis(top, np.argmax(x64, axis=axis, keepdims=True), True, axis=axis)
-    rest = np.sum(np.where(top, 0.0, e), axis=axis, keepdims=True)
+        scratch = hi - x64  # back
+        lo = hi - scratch
+        np.subtract(x64, lo, out=lo)  # x - (hi - back)
+        np.subtract(-m, scratch, out=scratch)  # -m - back
+        lo += scratch
+    lo[~np.isfinite(hi)] = 0.0
+    e = np.exp(hi)
+    np.add(lo, 1.0, out=scratch)
+    e *= scratch
+    del scratch
+    # rest: the sum with the top term set to 0 for the sum, then put back.
+    top = np.argmax(x64, axis=axis, keepdims=True)
+    top_e = np.take_along_axis(e, top, axis=axis)
+    np.put_along_axis(e, top, 0.0, axis=axis)
+    rest = np.sum(e, axis=axis, keepdims=True)
+    np.put_along_axis(e, top, top_e, axis=axis)
     return hi, lo, e, rest
 
 
@@ -605,8 +622,10 @@ def softmax(x: ArrayLike, axis: int = -1) -> Array:
     if x64.size == 0:
         return x64.astype(out_dtype)
     _, _, e, rest = _shifted_exp(x64, axis)
+    rest += 1.0
     with np.errstate(invalid="ignore"):  # a row of -inf only is 0/0: nan, no limit exists
-        return _round_to(e / (1.0 + rest), out_dtype)
+        e /= rest
+    return _round_to(e, out_dtype)
 
 
 def log_softmax(x: ArrayLike, axis: int = -1) -> Array:
@@ -619,9 +638,12 @@ def log_softmax(x: ArrayLike, axis: int = -1) -> Array:
     x64, out_dtype = _float_array(x)
     if x64.size == 0:
         return x64.astype(out_dtype)
-    hi, lo, _, rest = _shifted_exp(x64, axis)
+    hi, lo, e, rest = _shifted_exp(x64, axis)
+    del e
     with np.errstate(invalid="ignore"):  # a row of -inf only: nan
-        return _round_to((hi - np.log1p(rest)) + lo, out_dtype)
+        hi -= np.log1p(rest)
+        hi += lo
+    return _round_to(hi, out_dtype)
 
 
 def _softmax_and_complement(x64: Array) -> tuple[Array, Array]:
