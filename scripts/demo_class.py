@@ -15,7 +15,9 @@ For every assignment in solutions/, the script
 3. adds every student to the gradebook, then autogrades and generates feedback with
    several processes, each importing nbgrader once and grading many students;
 4. exports the grades (``grades.csv``) and prints, per assignment, the distribution of
-   scores and the pass rate of every test cell.
+   scores and the pass rate of every test cell;
+5. writes ``grades-review.csv`` (the export with ``needs_review`` and ``review_reason``,
+   from ``scripts/grading_hardening.py``) and lists the submissions a person should look at.
 
 It works on a fresh clone: the course's own ``grading/gradebook.db`` is never touched.
 """
@@ -37,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import grading_hardening as gh  # noqa: E402
 import nbgrader_course as nc  # noqa: E402
 import simulated_students as sim  # noqa: E402
 
@@ -175,9 +178,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     bar = nc.ProgressBar(len(jobs), f"autograde + feedback ({args.workers} workers)")
     results = nc.grade_all(course, jobs, workers=args.workers, progress=bar)
     graded = time.perf_counter()
-    nc.export_csv(api, course / "grading" / "grades.csv")
+    export = nc.export_csv(api, course / "grading" / "grades.csv")
+    # The instructor's last step (docs/instructors.md, Export): flag what needs a human.
+    flags = {a.name: gh.review_flags(course, a.name, a.notebook) for a in assignments}
+    review = gh.add_review_columns(export, flags, course / "grading" / "grades-review.csv")
 
     print(summary(course, api, assignments, results))
+    flagged = sorted(
+        (a, s, reasons) for a, by in flags.items() for s, reasons in by.items() if reasons
+    )
+    print(f"\nNeeds review: {len(flagged)} of {len(jobs)} submissions ({review.name})")
+    for assignment, student, reasons in flagged:
+        print(f"  {assignment} {student}: {'; '.join(reasons)}")
     n = len(jobs)
     print(
         f"\n{n} submissions graded in {graded - prepared:.1f} s "

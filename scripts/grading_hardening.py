@@ -289,13 +289,19 @@ def add_review_column(
 ) -> Path:
     """Copy nbgrader's CSV export with two more columns: ``needs_review`` (yes/no) and
     ``review_reason``. Rows of other assignments get "no" and an empty reason."""
+    return add_review_columns(export, {assignment: flags}, dest)
+
+
+def add_review_columns(
+    export: Path, flags: dict[str, dict[str, list[str]]], dest: Path | None = None
+) -> Path:
+    """``add_review_column`` for several assignments at once: ``flags`` maps an assignment
+    to its ``review_flags``. Rows of an assignment not in ``flags`` get "no"."""
     with export.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     fields = list(rows[0].keys()) if rows else ["assignment", "student_id"]
     for row in rows:
-        reasons = (
-            flags.get(row.get("student_id", ""), []) if row["assignment"] == assignment else []
-        )
+        reasons = flags.get(row["assignment"], {}).get(row.get("student_id", ""), [])
         row["needs_review"] = "yes" if reasons else "no"
         row["review_reason"] = "; ".join(reasons)
     dest = dest or export
