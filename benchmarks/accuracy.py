@@ -6,14 +6,15 @@ the mpmath reference, the input where it occurs, the target of the course and PA
 
 Targets (float64): forward at most 2 ULP for sigmoid, tanh, softplus, the ReLU family, ELU,
 SELU, LiSHT, log_softmax and the cross-entropies from logits; at most 4 ULP for the three
-GELUs, swish/SiLU, mish and softmax; derivatives at most 4 ULP (the softmax Jacobian 8),
+GELUs, swish/SiLU, mish and softmax; derivatives at most 4 ULP (the softmax Jacobian 8); the
+focal loss from logits and its derivative at most 8 ULP (``mpref.ULP_TARGETS``, for gamma <= 2),
 leaving out inputs within 0.1 of an interior zero of the derivative (found numerically and
 listed under the table). float32: 0.5 ULP of float32, over the inputs where the float64 result
 meets its own target. Softmax-type functions run on ``mpref.standard_rows`` for K = 2, 3, 5
 and 10; the losses call course_lib.losses on one sample at a time (N = 1), so that each value
-is one per-element loss.
+is one per-element loss (the focal loss with labels 0 and 1 and three (alpha, gamma) pairs).
 
-Run: ``python benchmarks/accuracy.py`` (about 40 s). The exit code is 0 whatever the figures.
+Run: ``python benchmarks/accuracy.py`` (about 50 s). The exit code is 0 whatever the figures.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ VECTOR = ["softmax", "log_softmax", "softmax_jacobian", "log_softmax_jacobian"]
 ROW_LENGTHS = (2, 3, 5, 10)
 # Binary targets: the two labels and two soft targets that float32 holds exactly.
 BCE_TARGETS = (0.0, 1.0, 0.25, 0.875)
+# The focal loss from logits takes labels only: the defaults (alpha = 0.25, gamma = 2), half of
+# BCE (alpha = 1/2, gamma = 0), and gamma < 1, where sigma(-u)**(gamma - 1) would be infinite.
+FOCAL_CASES: list[dict[str, float]] = [
+    {},
+    {"alpha": 0.5, "gamma": 0.0},
+    {"alpha": 0.75, "gamma": 0.5},
+]
+FOCAL_LABELS = (0.0, 1.0)
 DTYPES = (np.float64, np.float32)
 
 
@@ -152,12 +161,14 @@ def vector_rows(activations: Any) -> list[Row]:
 def _one_sample(loss: Callable[..., Any], per_row: bool) -> Callable[..., np.ndarray]:
     """Turn a mean loss (or its gradient) into a per-element function of the logits."""
 
-    def elementwise(x: np.ndarray, y_true: Any) -> np.ndarray:
+    def elementwise(x: np.ndarray, y_true: Any, **params: Any) -> np.ndarray:
         y = np.broadcast_to(np.asarray(y_true, dtype=x.dtype), x.shape)
         if per_row:
-            values = [loss(y[i : i + 1], x[i : i + 1]) for i in range(len(x))]
+            values = [loss(y[i : i + 1], x[i : i + 1], **params) for i in range(len(x))]
         else:
-            values = [loss(y.ravel()[i : i + 1], x.ravel()[i : i + 1]) for i in range(x.size)]
+            values = [
+                loss(y.ravel()[i : i + 1], x.ravel()[i : i + 1], **params) for i in range(x.size)
+            ]
         out = [np.asarray(v, dtype=np.float64).reshape(-1) for v in values]
         with np.errstate(over="ignore"):
             # A loss is a Python float: round it once to the input's dtype, as the API does.
@@ -190,6 +201,29 @@ def loss_rows(losses: Any) -> list[Row]:
             )
         row.note("y in {0, 1, 0.25, 0.875}")
         rows.append(row)
+    for name in ("focal_loss_with_logits", "focal_loss_with_logits_grad"):
+        fn = getattr(losses, name, None)
+        for params in FOCAL_CASES:
+            # "(per element)" only on the default row: a label longer than 48 characters
+            # would push the columns of the table out of line.
+            per = "" if name.endswith("grad") or params else " (per element)"
+            row = Row(_label(name, params) + per)
+            if fn is None:
+                row.note(f"course_lib.losses.{name} is missing")
+                rows.append(row)
+                break
+            for dtype in DTYPES:
+                for y in FOCAL_LABELS:
+                    _measure(
+                        row,
+                        name,
+                        _one_sample(fn, per_row=False),
+                        mpref.standard_grid(dtype),
+                        y_true=y,
+                        **params,
+                    )
+            row.note("y in {0, 1}; the derivative has no interior zero")
+            rows.append(row)
     for name in ("softmax_cross_entropy", "softmax_cross_entropy_grad"):
         row = Row(name + ("" if name.endswith("grad") else " (per row)"))
         fn = getattr(losses, name, None)
@@ -314,7 +348,7 @@ def main() -> int:
     try:
         from course_lib import losses
 
-        sections.append(("Cross-entropies from logits, one sample at a time", loss_rows(losses)))
+        sections.append(("Losses from logits, one sample at a time", loss_rows(losses)))
     except ImportError as error:
         print(f"course_lib.losses could not be imported: {error}")
     failures = []

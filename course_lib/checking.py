@@ -235,6 +235,9 @@ _STABLE_FORMS: dict[str, str] = {
     "log_softmax_jacobian": "on the diagonal, compute 1 - s_i as the sum of the other s_j",
     "binary_cross_entropy": "p = np.clip(probs, eps, 1 - eps) before both logs",
     "focal_loss": "p = np.clip(probs, eps, 1 - eps) before the logs",
+    "focal_loss_with_logits": "with u = (2y - 1)*z, use alpha_t * sigmoid(-u)**gamma * "
+    "softplus(-u) with a stable sigmoid and softplus (np.logaddexp(0, -u)), never "
+    "np.log(sigmoid(z)) or 1 - sigmoid(z); alpha_t is alpha for y = 1, 1 - alpha for y = 0",
     "categorical_cross_entropy": "p = np.clip(probs, eps, 1.0) before the log",
     "next_token_loss": "use log_softmax through the log-sum-exp trick",
     "masked_lm_loss": "use log_softmax through the log-sum-exp trick",
@@ -918,6 +921,7 @@ _LOSS_FAMILIES: dict[str, Callable[[np.random.Generator], dict[str, list[_Case]]
     "binary_cross_entropy": _binary_prob_cases,
     "focal_loss": _binary_prob_cases,
     "binary_cross_entropy_with_logits": _binary_logit_cases,
+    "focal_loss_with_logits": _binary_logit_cases,
     "categorical_cross_entropy": _categorical_prob_cases,
     "softmax_cross_entropy": functools.partial(_softmax_ce_cases, sparse=False),
     "sparse_categorical_cross_entropy": functools.partial(_softmax_ce_cases, sparse=True),
@@ -960,6 +964,15 @@ def _loss_cases(spec: _Spec, base: str) -> None:
                 _wrong_axis_ce,
             )
         )
+    if base == "focal_loss_with_logits":
+        spec.alternatives.append(
+            (
+                "constant",
+                "alpha_t is swapped: alpha weights the positives (y = 1) and 1 - alpha the "
+                "negatives (y = 0), not the other way round",
+                _swapped_alpha_focal,
+            )
+        )
     if base == "next_token_loss":
         spec.alternatives.append(
             (
@@ -987,6 +1000,13 @@ def _wrong_axis_ce(case: _Case, spec: _Spec) -> Any:
             log_p = (z - m) - np.log(np.sum(np.exp(z - m), axis=0, keepdims=True))
             return float(-np.sum(y * log_p) / len(z))
     return (_np_softmax(z, axis=0) - y) / len(z)
+
+
+def _swapped_alpha_focal(case: _Case, spec: _Spec) -> Any:
+    """The reference with alpha and 1 - alpha exchanged (alpha_t of the other class)."""
+    kwargs = {**spec.defaults, **case.kwargs}
+    kwargs["alpha"] = 1.0 - kwargs.get("alpha", 0.25)
+    return spec.reference(*case.args, **kwargs)
 
 
 def _unshifted_next_token(case: _Case, spec: _Spec) -> Any:
@@ -1615,7 +1635,9 @@ class _Run:
                     )
                 )
         for hint, text, alt in spec.alternatives:
-            alts.append((hint, text, functools.partial(alt, _Case(case.label, args), spec)))
+            # The case's parameters travel with it (alpha of the swapped-alpha focal loss).
+            alt_case = _Case(case.label, args, kwargs=dict(kwargs))
+            alts.append((hint, text, functools.partial(alt, alt_case, spec)))
         return alts
 
     def _diagnose(

@@ -77,6 +77,12 @@ ULP_TARGETS: dict[str, float] = {
     ),
     **dict.fromkeys(["gelu", "gelu_tanh", "gelu_sigmoid", "swish", "silu", "mish", "softmax"], 4.0),
     "softmax_jacobian": 8.0,
+    # A product of three rounded factors, sigma(-u)**gamma * softplus(-u), the first raised to
+    # gamma: measured (benchmarks/accuracy.py, labels 0 and 1, gamma in {0, 0.5, 1, 2}) at most
+    # 6 ULP for the loss and 7 for its derivative, both at the default gamma = 2 (1 and 2 at
+    # gamma = 0). The error of sigma(-u) grows with gamma, so these hold for gamma <= 2.
+    "focal_loss_with_logits": 8.0,
+    "focal_loss_with_logits_grad": 8.0,
 }
 #: Every derivative (and the log-softmax Jacobian): at most 4 ULP, away from interior zeros.
 GRADIENT_TARGET = 4.0
@@ -390,8 +396,53 @@ def _bce_logits_limits(y_true):
     return at_minus, at_plus
 
 
+def _sigma_neg(v):
+    """sigma(-v) = 1/(1 + e^v), with exp only of a non-positive number."""
+    if v > 0:
+        e = mp.exp(-v)
+        return e / (1 + e)
+    return 1 / (1 + mp.exp(v))
+
+
+def _focal_parts(x, y_true, alpha):
+    """(u = s x, s, alpha_t) of the focal loss from logits, for a label y_true in {0, 1}."""
+    if y_true == 1:
+        return x, 1, alpha
+    return -x, -1, 1 - alpha
+
+
+def _focal_logits(x, y_true, alpha, gamma):
+    # alpha_t (1 - p_t)^gamma (-ln p_t) with p_t = sigma(u): 1 - p_t = sigma(-u) and
+    # -ln p_t = softplus(-u), so nothing is formed as 1 - (something close to 1).
+    u, _, alpha_t = _focal_parts(x, y_true, alpha)
+    return alpha_t * _sigma_neg(u) ** gamma * _softplus(-u)
+
+
+def _focal_logits_grad(x, y_true, alpha, gamma):
+    # d/dx = -s alpha_t sigma(-u)^gamma [sigma(-u) + gamma sigma(u) softplus(-u)]: derived in
+    # tests/test_mpref.py and tests/test_symbolic.py from the textbook form with SymPy.
+    u, s, alpha_t = _focal_parts(x, y_true, alpha)
+    q = _sigma_neg(u)
+    return -s * alpha_t * q**gamma * (q + gamma * _sigma_neg(-u) * _softplus(-u))
+
+
+def _focal_logits_limits(y_true, alpha, gamma):
+    # u = +inf (an easy sample): 0. u = -inf (confidently wrong): inf, or 0 when alpha_t = 0.
+    alpha_t = alpha if y_true == 1 else 1 - alpha
+    wrong = _INF if alpha_t > 0 else _ZERO
+    return (wrong, _ZERO) if y_true == 1 else (_ZERO, wrong)
+
+
+def _focal_logits_grad_limits(y_true, alpha, gamma):
+    # u -> -inf: sigma(-u) -> 1 and sigma(u) softplus(-u) ~ |u| e^u -> 0, so -s alpha_t.
+    if y_true == 1:
+        return -alpha, _ZERO
+    return _ZERO, 1 - alpha
+
+
 #: Per-element losses from logits: binary cross-entropy of one sample (mean over N = 1) and its
-#: derivative d(loss)/d(logit) = sigmoid(x) - y.
+#: derivative d(loss)/d(logit) = sigmoid(x) - y; the focal loss from logits (labels 0 and 1,
+#: alpha = 0.25 and gamma = 2 by default, as course_lib.losses) and its derivative.
 LOSSES: dict[str, _Entry] = {
     "binary_cross_entropy_with_logits": (_bce_logits, _bce_logits_limits, {}),
     "binary_cross_entropy_with_logits_grad": (
@@ -400,6 +451,16 @@ LOSSES: dict[str, _Entry] = {
         lambda x, y_true: (1 - y_true) * _sigma(x) - y_true * _sigma(-x),
         lambda y_true: (-y_true, 1 - y_true),
         {},
+    ),
+    "focal_loss_with_logits": (
+        _focal_logits,
+        _focal_logits_limits,
+        {"alpha": 0.25, "gamma": 2.0},
+    ),
+    "focal_loss_with_logits_grad": (
+        _focal_logits_grad,
+        _focal_logits_grad_limits,
+        {"alpha": 0.25, "gamma": 2.0},
     ),
 }
 
@@ -613,6 +674,8 @@ def exact(name: str, x: Any, *, dtype: Any = np.float64, **params: Any) -> Any:
 
     ``"binary_cross_entropy_with_logits"`` (and ``_grad``): the loss of one sample, elementwise
     in the logits ``x``, with ``y_true=`` (0, 1 or a soft target) broadcast against ``x``.
+    ``"focal_loss_with_logits"`` (and ``_grad``) likewise, with a label ``y_true=`` of 0 or 1
+    and ``alpha=``, ``gamma=`` (defaults 0.25 and 2, as ``course_lib.losses``).
 
     Vector functions along the last axis: ``"softmax"``, ``"log_softmax"`` (shape of ``x``),
     ``"softmax_jacobian"``, ``"log_softmax_jacobian"`` (shape ``x.shape + (n,)``, entry

@@ -39,6 +39,7 @@ LOGIT_LOSSES = frozenset(
     {
         "softmax_cross_entropy",
         "binary_cross_entropy_with_logits",
+        "focal_loss_with_logits",
         "sparse_categorical_cross_entropy",
         "hinge",
     }

@@ -45,6 +45,9 @@ binary_cross_entropy              $-y\ln\hat y - (1 - y)\ln(1 - \hat y)$
 binary_cross_entropy_with_logits  $\ln(1 + e^z) - y z$ (in $y$ and the logit $z$)
 focal_loss                        $-\alpha y (1-\hat y)^\gamma \ln\hat y
                                   - (1-\alpha)(1-y)\hat y^\gamma \ln(1-\hat y)$
+focal_loss_with_logits            $\alpha y\,\sigma(-z)^\gamma \ln(1 + e^{-z})
+                                  + (1-\alpha)(1-y)\,\sigma(z)^\gamma \ln(1 + e^{z})$
+                                  (focal_loss at $\hat y = \sigma(z)$, in $y$ and $z$)
 hinge                             $1 - y\hat y$ if $y\hat y < 1$ else $0$, $y \in \{-1, 1\}$
 contrastive_loss                  $\tfrac12 y d^2 + \tfrac12 (1-y)\max(0, m - d)^2$,
                                   $d = \hat y$ a distance, $y = 1$ for a similar pair
@@ -212,6 +215,15 @@ _LOSSES: dict[str, tuple[Callable[..., sp.Expr], dict[str, float | None]]] = {
         ),
         {"alpha": 0.25, "gamma": 2.0},
     ),
+    # focal_loss at yhat = sigma(z), written as torchvision computes it from logits:
+    # -ln sigma(z) = softplus(-z), 1 - sigma(z) = sigma(-z), and likewise for y = 0.
+    "focal_loss_with_logits": (
+        lambda alpha, gamma: (
+            alpha * y * _sigmoid(-z) ** gamma * _softplus(-z)
+            + (1 - alpha) * (1 - y) * _sigmoid(z) ** gamma * _softplus(z)
+        ),
+        {"alpha": 0.25, "gamma": 2.0},
+    ),
     # y*y_hat < 1 first: at the hinge (y*y_hat == 1) the gradient is 0, as ReLU's at 0.
     "hinge": (lambda: sp.Piecewise((1 - y * y_hat, y * y_hat < 1), (0, True)), {}),
     "contrastive_loss": (
@@ -229,6 +241,7 @@ LOSS_NAMES: tuple[str, ...] = tuple(_LOSSES)
 # The variable each loss is differentiated in: the prediction, or the logit.
 _LOSS_WRT: dict[str, sp.Symbol] = {name: y_hat for name in _LOSSES}
 _LOSS_WRT["binary_cross_entropy_with_logits"] = z
+_LOSS_WRT["focal_loss_with_logits"] = z
 
 
 # ---------------------------------------------------------------------- parameters
@@ -367,7 +380,8 @@ def _loss_derivative(name: str, filled: tuple[tuple[str, sp.Expr], ...]) -> sp.E
 def loss_expr(name: str, *, defaults: bool = False, **params: float | sp.Expr) -> sp.Expr:
     r"""The loss $\ell(y, \hat y)$ of one sample, in the symbols ``y`` and ``y_hat``.
 
-    ``binary_cross_entropy_with_logits`` is in ``y`` and the logit ``z`` instead. Parameters
+    ``binary_cross_entropy_with_logits`` and ``focal_loss_with_logits`` are in ``y`` and the
+    logit ``z`` instead. Parameters
     (``delta``, ``alpha``, ``gamma``, ``margin``) work as in :func:`expr`. No clipping: the
     ``eps`` of the NumPy losses is a numerical guard, not part of the function.
 

@@ -378,6 +378,22 @@ def focal_ignores_gamma(y_true, probs, alpha=0.25, gamma=2.0, eps=1e-7):
     return float(-np.mean(y * pos + (1 - y) * neg))
 
 
+def focal_logits_through_sigmoid(y_true, logits, alpha=0.25, gamma=2.0):
+    """p = sigmoid(z) first, then the probability formula: 1 - sigmoid(40) = 0, log(0) = -inf."""
+    y, p = np.asarray(y_true), _sigmoid(logits)
+    p_t = np.where(y == 1, p, 1 - p)
+    alpha_t = np.where(y == 1, alpha, 1 - alpha)
+    return float(np.mean(-alpha_t * (1 - p_t) ** gamma * np.log(p_t)))
+
+
+def focal_logits_alpha_swapped(y_true, logits, alpha=0.25, gamma=2.0):
+    """Stable, but alpha_t is 1 - alpha for the positives and alpha for the negatives."""
+    y, z = np.asarray(y_true), _floats(logits)
+    u = (2 * y - 1) * z
+    alpha_t = np.where(y == 1, 1 - alpha, alpha)
+    return float(np.mean(alpha_t * _sigmoid(-u) ** gamma * np.logaddexp(0.0, -u)))
+
+
 def next_token_unshifted(tokens, logits):
     """Scores the logits at t against the token at t, not t + 1."""
     log_p = _log_softmax(_floats(logits))
@@ -499,6 +515,20 @@ def triplet_grad_no_mean(anchor, positive, negative, margin=1.0):
     return np.where(active, u - w, 0.0), np.where(active, -u, 0.0), np.where(active, w, 0.0)
 
 
+def focal_logits_grad_chain_rule(y_true, logits, alpha=0.25, gamma=2.0):
+    """dl/dp_t times dp_t/du, the textbook chain rule: it divides by p_t, which is 0 for a
+    confidently wrong sample (u = -1e300), and (1 - p_t)**(gamma - 1) is 0**-0.5 = inf for
+    gamma < 1 at an easy one; either way inf * 0 = nan."""
+    y, z = np.asarray(y_true), _floats(logits)
+    s = 2 * y - 1
+    u = s * z
+    p_t, q = _sigmoid(u), _sigmoid(-u)  # q = 1 - p_t
+    alpha_t = np.where(y == 1, alpha, 1 - alpha)
+    log_p_t = -np.logaddexp(0.0, -u)
+    dl_dp = alpha_t * (gamma * q ** (gamma - 1) * log_p_t - q**gamma / p_t)
+    return s * dl_dp * p_t * q / z.size
+
+
 def focal_grad_returns_none(y_true, probs, alpha=0.25, gamma=2.0, eps=1e-7):
     """Computes the gradient but forgets to return it."""
     p = np.clip(np.asarray(probs), eps, 1 - eps)
@@ -562,6 +592,8 @@ WRONG: list[Entry] = [
     Entry("sparse_categorical_cross_entropy", sparse_ce_sum, "missing_mean"),
     Entry("contrastive_loss", contrastive_no_half, "constant"),
     Entry("focal_loss", focal_ignores_gamma, "constant"),
+    Entry("focal_loss_with_logits", focal_logits_through_sigmoid, "overflow"),
+    Entry("focal_loss_with_logits", focal_logits_alpha_swapped, "constant"),
     Entry("next_token_loss", next_token_unshifted, "shift"),
     Entry("masked_lm_loss", masked_lm_mean_over_all, "missing_mean"),
     # loss gradients
@@ -582,6 +614,7 @@ WRONG: list[Entry] = [
     Entry("contrastive_loss_grad", contrastive_grad_default_margin, "constant"),
     Entry("triplet_loss_grad", triplet_grad_no_mean, "missing_mean"),
     Entry("focal_loss_grad", focal_grad_returns_none, "bad_return"),
+    Entry("focal_loss_with_logits_grad", focal_logits_grad_chain_rule, "overflow"),
 ]
 
 
@@ -702,6 +735,26 @@ def bce_logits_grad_textbook(y_true, logits):
     return (special.expit(z) - np.asarray(y_true)) / z.size
 
 
+def focal_logits_logaddexp(y_true, logits, alpha=0.25, gamma=2.0):
+    """alpha_t exp(-gamma softplus(u)) softplus(-u), u = (2y - 1) z, softplus = np.logaddexp:
+    sigma(-u)**gamma written as an exp of a log, a few ULP less accurate in the tails."""
+    y, z = np.asarray(y_true), _floats(logits)
+    u = (2 * y - 1) * z
+    alpha_t = np.where(y == 1, alpha, 1 - alpha)
+    return float(np.mean(alpha_t * np.exp(-gamma * np.logaddexp(0.0, u)) * np.logaddexp(0.0, -u)))
+
+
+def focal_logits_grad_expit(y_true, logits, alpha=0.25, gamma=2.0):
+    """-s alpha_t q**gamma (q + gamma expit(u) softplus(-u)) / N with q = expit(-u)."""
+    z = _floats(logits)
+    y = np.asarray(y_true)
+    s = (2 * y - 1).astype(z.dtype)
+    u = s * z
+    alpha_t = np.where(y == 1, alpha, 1 - alpha).astype(z.dtype)
+    q = special.expit(-u)
+    return -s * alpha_t * q**gamma * (q + gamma * special.expit(u) * np.logaddexp(0, -u)) / z.size
+
+
 def bce_log1p(y_true, probs, eps=1e-7):
     """Clip, then log(p) and log1p(-p)."""
     y, p = np.asarray(y_true), np.clip(np.asarray(probs), eps, 1 - eps)
@@ -762,6 +815,11 @@ VALID: list[Entry] = [
     Entry("binary_cross_entropy", bce_log1p),
     Entry("binary_cross_entropy_with_logits", bce_logits_softplus),
     Entry("binary_cross_entropy_with_logits_grad", bce_logits_grad_textbook),
+    Entry("focal_loss_with_logits", focal_logits_logaddexp),
+    Entry(
+        "focal_loss_with_logits", focal_logits_logaddexp, params=(("alpha", 0.75), ("gamma", 0.5))
+    ),
+    Entry("focal_loss_with_logits_grad", focal_logits_grad_expit),
     Entry("softmax_cross_entropy", softmax_ce_logsumexp),
     Entry("softmax_cross_entropy_grad", softmax_ce_grad_textbook),
     Entry("sparse_categorical_cross_entropy", sparse_ce_take),

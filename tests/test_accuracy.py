@@ -3,10 +3,11 @@
 The targets of the course (float64): forward at most 2 ULP for sigmoid, tanh, softplus, the
 ReLU family, ELU, SELU, LiSHT, log_softmax and the cross-entropies from logits; at most 4 ULP
 for the three GELUs, swish/SiLU, mish and softmax; derivatives at most 4 ULP (the softmax
-Jacobian 8), except near an interior zero x0 of the derivative, where every fixed-precision
-formula cancels: within ``mpref.ZERO_WINDOW`` (1.25) of x0 the bound is
-``mpref.NEAR_ZERO_TARGET`` (32 ULP), and nearer than 0.1 nothing is measured. float32 (computed in float64, rounded once): 0.5 ULP, where
-the float64 result meets its own target. The targets live in ``mpref.ULP_TARGETS``; the
+Jacobian 8; the focal loss from logits and its derivative 8, for gamma <= 2), except near an
+interior zero x0 of the derivative, where every fixed-precision formula cancels: within
+``mpref.ZERO_WINDOW`` (1.25) of x0 the bound is ``mpref.NEAR_ZERO_TARGET`` (32 ULP), and
+nearer than 0.1 nothing is measured. float32 (computed in float64, rounded once): 0.5 ULP,
+where the float64 result meets its own target. The targets live in ``mpref.ULP_TARGETS``; the
 benchmark ``benchmarks/accuracy.py`` measures the same on a denser grid and prints a table.
 
 The grid here is smaller than ``mpref.standard_grid`` but keeps its extremes: subnormals,
@@ -147,14 +148,17 @@ def test_softmax_accuracy(name, dtype):
 def _per_element(loss, per_row: bool):
     """A mean loss (or its gradient) called on one sample at a time (N = 1)."""
 
-    def elementwise(x: np.ndarray, y_true) -> np.ndarray:
+    def elementwise(x: np.ndarray, y_true, **params) -> np.ndarray:
         y = np.broadcast_to(np.asarray(y_true, dtype=x.dtype), x.shape)
         if per_row:
-            values = [np.asarray(loss(y[i : i + 1], x[i : i + 1])) for i in range(len(x))]
+            values = [np.asarray(loss(y[i : i + 1], x[i : i + 1], **params)) for i in range(len(x))]
             shape = x.shape if values[0].ndim else x.shape[:1]
         else:
             flat_y, flat_x = y.ravel(), x.ravel()
-            values = [np.asarray(loss(flat_y[i : i + 1], flat_x[i : i + 1])) for i in range(x.size)]
+            values = [
+                np.asarray(loss(flat_y[i : i + 1], flat_x[i : i + 1], **params))
+                for i in range(x.size)
+            ]
             shape = x.shape
         with np.errstate(over="ignore"):  # a Python float beyond float32's range is inf there
             return np.array([v.reshape(-1) for v in values]).astype(x.dtype).reshape(shape)
@@ -172,6 +176,25 @@ def test_binary_cross_entropy_from_logits_accuracy(name, y_true, dtype):
     fn = _per_element(getattr(losses, name), per_row=False)
     result = mpref.accuracy(name, fn, small_grid(dtype), dtype, y_true=y_true)
     assert result.passed, _message(result, fn, {"y_true": y_true})
+
+
+# The defaults (alpha = 0.25, gamma = 2), half of BCE (gamma = 0), and gamma < 1.
+FOCAL_PARAMS = [{}, {"alpha": 0.5, "gamma": 0.0}, {"alpha": 0.75, "gamma": 0.5}]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("y_true", [0.0, 1.0])
+@pytest.mark.parametrize(
+    "params", [pytest.param(p, id=_case_id("", p) or "defaults") for p in FOCAL_PARAMS]
+)
+@pytest.mark.parametrize("name", ["focal_loss_with_logits", "focal_loss_with_logits_grad"])
+def test_focal_loss_from_logits_accuracy(name, params, y_true, dtype):
+    """The focal loss from logits per element and its derivative: 8 ULP (mpref.ULP_TARGETS,
+    measured 6 and 7 at the defaults), float32 0.5 ULP; the derivative has no interior zero."""
+    fn = _per_element(getattr(losses, name), per_row=False)
+    result = mpref.accuracy(name, fn, small_grid(dtype), dtype, y_true=y_true, **params)
+    assert result.skipped == 0 or dtype == np.float32, "no input may be left out in float64"
+    assert result.passed, _message(result, fn, {"y_true": y_true, **params})
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -54,6 +54,8 @@ def make_case(name: str, rng: np.random.Generator, scale: float = 1.0) -> tuple:
         return rng.integers(0, k, size=n), rng.normal(size=(n, k)) * 3 * scale
     if name == "focal_loss":
         return rng.integers(0, 2, size=n), rng.uniform(0.05, 0.95, size=n)
+    if name == "focal_loss_with_logits":
+        return rng.integers(0, 2, size=n), rng.normal(size=n) * 3 * scale
     if name == "hinge":
         return rng.choice([-1.0, 1.0], size=n), rng.normal(size=n) * 2 * scale
     if name == "contrastive_loss":
@@ -86,8 +88,8 @@ def no_warnings(fn, *args, **kwargs):
 
 
 def test_registries_pair_every_loss_with_its_gradient():
-    """LOSSES and LOSS_GRADIENTS hold the 14 public losses, each with name + '_grad'."""
-    assert len(losses.LOSSES) == 14
+    """LOSSES and LOSS_GRADIENTS hold the 15 public losses, each with name + '_grad'."""
+    assert len(losses.LOSSES) == 15
     assert set(losses.LOSS_GRADIENTS) == {name + "_grad" for name in losses.LOSSES}
     for name, fn in losses.LOSSES.items():
         assert fn is getattr(losses, name)
@@ -143,6 +145,20 @@ FIXED = [
     # mp.dps = 50; fl = lambda y, p: -mpf(0.25)*(1-p)**2*log(p) if y else -mpf(0.75)*p**2*log(1-p)
     # float(sum(fl(y, mpf(p)) for y, p in zip([1, 0, 1, 0], [0.9, 0.2, 0.3, 0.75])) / 4)
     (losses.focal_loss, ([1, 0, 1, 0], [0.9, 0.2, 0.3, 0.75]), 0.18482182748898798),
+    # The textbook form at p = sigmoid(z), independent of the library's softplus form:
+    # mp.dps = 50; sig = lambda t: 1 / (1 + exp(-t))
+    # flz = lambda y, z, a=mpf(0.25), g=2: (-a * (1 - sig(z))**g * log(sig(z)) if y
+    #                                       else -(1 - a) * sig(z)**g * log(1 - sig(z)))
+    # float(sum(flz(y, mpf(z)) for y, z in zip([1, 0, 1, 0], [2.5, -1.5, -0.75, 3.0])) / 4)
+    (
+        losses.focal_loss_with_logits,
+        ([1, 0, 1, 0], [2.5, -1.5, -0.75, 3.0]),
+        0.5527389938892554,
+    ),
+    # an easy positive keeps its digits: mp.dps = 50; (flz as above) float(flz(1, mpf(40)))
+    (losses.focal_loss_with_logits, ([1.0], [40.0]), 1.9169120184305e-53),
+    # a confidently wrong positive, no clipping: mp.dps = 50; float(flz(1, mpf(-800)))
+    (losses.focal_loss_with_logits, ([1.0], [-800.0]), 200.0),
     # margins 1 - y*s = [0.5, 1.5, -1, -2]: mp.dps = 50; float((mpf(0.5) + mpf(1.5)) / 4)
     (losses.hinge, ([1, -1, 1, -1], [0.5, 0.5, 2.0, -3.0]), 0.5),
     # mp.dps = 50; float((mpf(0.5)**2 / 2 + (1 - mpf(0.25))**2 / 2 + 0) / 3)
@@ -238,6 +254,20 @@ FIXED_GRADS = [
         ([1, 0, 1, 0], [0.9, 0.2, 0.3, 0.75]),
         [-0.0020114508901672725, 0.026110766348565736, -0.20743095371185274, 0.8117702890649693],
     ),
+    # mp.dps = 50; (flz as in FIXED) [float(mp.diff(lambda t: flz(y, t), mpf(z)) / 4)
+    # for y, z in zip([1, 0, 1, 0], [2.5, -1.5, -0.75, 3.0])]
+    (
+        losses.focal_loss_with_logits_grad,
+        ([1, 0, 1, 0], [2.5, -1.5, -0.75, 3.0]),
+        [-7.972405804143097e-05, 0.003193332229356736, -0.04061152032773774, 0.2112656026190416],
+    ),
+    # easy and confidently wrong positives: mp.dps = 50; (flz as in FIXED)
+    # [float(mp.diff(lambda t: flz(1, t), mpf(z)) / 2) for z in (40, -40)]
+    (
+        losses.focal_loss_with_logits_grad,
+        ([1.0, 1.0], [40.0, -40.0]),
+        [-2.8753680276457497e-53, -0.12500000000000003],
+    ),
     # mp.dps = 50; [float(g / 4) for g in (-1, 1, 0, 0)]: -y inside the margin, else 0
     (losses.hinge_grad, ([1, -1, 1, -1], [0.5, 0.5, 2.0, -3.0]), [-0.25, 0.25, 0.0, 0.0]),
     # mp.dps = 50; [float(mpf(0.5) / 3), float(-(1 - mpf(0.25)) / 3), 0.0]
@@ -276,6 +306,24 @@ FIXED_GRADS = [
 def test_gradient_matches_mpmath(grad, args, expected):
     """Each gradient agrees with an mpmath reference to a few ULP."""
     np.testing.assert_allclose(grad(*args), expected, rtol=8 * EPS, atol=0, err_msg=grad.__name__)
+
+
+def test_focal_loss_with_logits_parameters_match_mpmath():
+    """alpha and gamma reach both the loss and its gradient (gamma < 1 included)."""
+    y, z = [1, 0, 1, 0], [2.5, -1.5, -0.75, 3.0]
+    # mp.dps = 50; (flz as in FIXED) a, g = mpf(0.75), mpf(0.5)
+    # float(sum(flz(y, mpf(z), a, g) for y, z in zip(Y, Z)) / 4)
+    got = losses.focal_loss_with_logits(y, z, alpha=0.75, gamma=0.5)
+    assert got == pytest.approx(0.3710870903198925, rel=8 * EPS, abs=0)
+    # mp.dps = 50; [float(mp.diff(lambda t: flz(y, t, a, g), mpf(z)) / 4) for y, z in zip(Y, Z)]
+    expected = [
+        -0.005799948315384613,
+        0.007067671266905168,
+        -0.13312855705437932,
+        0.06251670874034307,
+    ]
+    grad = losses.focal_loss_with_logits_grad(y, z, alpha=0.75, gamma=0.5)
+    np.testing.assert_allclose(grad, expected, rtol=8 * EPS, atol=0)
 
 
 def test_triplet_gradient_matches_hand_values():
@@ -458,6 +506,67 @@ def test_focal_with_gamma_0_alpha_half_is_half_bce(y, p):
 
 
 @FEW
+@given(
+    y=hnp.arrays(np.int64, 6, elements=st.integers(0, 1)),
+    z=hnp.arrays(np.float64, 6, elements=st.floats(-1e3, 1e3)),
+)
+def test_focal_with_logits_gamma_0_alpha_half_is_half_bce_with_logits(y, z):
+    """gamma = 0, alpha = 1/2: half of binary_cross_entropy_with_logits, loss and gradient."""
+    focal = losses.focal_loss_with_logits(y, z, alpha=0.5, gamma=0.0)
+    # alpha_t * softplus(-u) with alpha_t = 1/2 exact: the same terms as BCE, halved.
+    assert focal == pytest.approx(
+        0.5 * losses.binary_cross_entropy_with_logits(y, z), rel=4 * EPS, abs=1e-300
+    )
+    np.testing.assert_allclose(
+        losses.focal_loss_with_logits_grad(y, z, alpha=0.5, gamma=0.0),
+        0.5 * losses.binary_cross_entropy_with_logits_grad(y, z),
+        rtol=4 * EPS,
+        # Below the normal range (|z| > 708: sigma(-|z|)/N < 2.2e-308) a result has only
+        # absolute precision, 4.9e-324 per step, and the two routes round differently.
+        atol=20 * 5e-324,
+    )
+
+
+@FEW
+@given(
+    y=hnp.arrays(np.int64, 6, elements=st.integers(0, 1)),
+    z=hnp.arrays(np.float64, 6, elements=st.floats(-10, 10)),
+    alpha=st.floats(0, 1),
+    gamma=st.floats(0, 5),
+)
+def test_focal_with_logits_equals_focal_of_sigmoid(y, z, alpha, gamma):
+    """Where nothing is clipped (|z| <= 10 < 16.1), focal_loss(y, sigma(z)) is the same loss,
+    and the chain rule focal_loss_grad * sigma'(z) gives the gradient in the logit."""
+    p = sigmoid(z)
+    # p and 1 - p carry a rounding error of up to eps/p(1-p) ~ 1e-11 relative at |z| = 10,
+    # magnified by gamma in (1 - p_t)**gamma.
+    assert losses.focal_loss(y, p, alpha=alpha, gamma=gamma) == pytest.approx(
+        losses.focal_loss_with_logits(y, z, alpha=alpha, gamma=gamma), rel=1e-9, abs=1e-300
+    )
+    np.testing.assert_allclose(
+        losses.focal_loss_grad(y, p, alpha=alpha, gamma=gamma) * p * (1 - p),
+        losses.focal_loss_with_logits_grad(y, z, alpha=alpha, gamma=gamma),
+        rtol=1e-8,
+        atol=1e-15,
+    )
+
+
+def test_focal_with_logits_has_no_clipping_floor():
+    """Beyond |z| = 16.1 the clipped focal_loss goes flat; from logits the loss and the
+    gradient keep moving: a confidently wrong positive pulls with dJ/dz -> -alpha."""
+    z = np.array([-40.0, -20.0])
+    y = np.ones(2)
+    flat = losses.focal_loss_grad(y, sigmoid(z))
+    assert not np.any(flat)  # exact: 0 where p was clipped
+    grad = losses.focal_loss_with_logits_grad(y, z)
+    # mp.dps = 50; (flz as in FIXED) [float(mp.diff(lambda t: flz(1, t), mpf(v)) / 2)
+    # for v in (-40, -20)]
+    np.testing.assert_allclose(
+        grad, [-0.12500000000000003, -0.12500000953283544], rtol=8 * EPS, atol=0
+    )
+
+
+@FEW
 @given(data=st.data())
 def test_huber_limits(data):
     """Huber is 0.5*MSE once delta covers every residual, and delta*MAE - delta^2/2 below all."""
@@ -545,6 +654,7 @@ EXTREMES = {
         [[BIG, -BIG, 0], [-BIG, BIG, -BIG], [745, -745, 0]],
     ),
     "focal_loss": ([1, 0, 1, 0], [0.0, 1.0, 1.0, 5e-324]),
+    "focal_loss_with_logits": ([1, 0, 1, 0, 1], [BIG, -BIG, -BIG, BIG, 5e-324]),
     "hinge": ([1, -1, 1, -1], [BIG, BIG, -BIG, -BIG]),
     "contrastive_loss": ([1, 0, 0], [1e150, BIG, 5e-324]),
     "triplet_loss": ([[BIG / 4, 0.0]], [[-BIG / 4, 0.0]], [[BIG / 4, 1e-300]]),
@@ -561,6 +671,35 @@ def test_extreme_inputs_give_no_warning_and_finite_results(name):
     assert np.isfinite(no_warnings(losses.LOSSES[name], *args)), name
     for grad in no_warnings(call_grad, name, args):
         assert np.all(np.isfinite(grad)), name
+
+
+@pytest.mark.parametrize(("alpha", "gamma"), [(0.25, 2.0), (1.0, 0.5), (0.0, 0.0), (0.5, 7.0)])
+def test_focal_with_logits_at_the_limits(alpha, gamma):
+    """+-1.8e308 and +-inf, with every kind of alpha_t and gamma < 1: no warning, no nan;
+    finite for finite logits, and the limits at +-inf (an easy sample costs 0; a
+    confidently wrong one costs inf and pulls with -s alpha_t/N)."""
+    huge = np.finfo(np.float64).max
+    y = np.array([1, 0, 1, 0])
+    z = np.array([huge, -huge, -huge, huge])
+    assert np.isfinite(no_warnings(losses.focal_loss_with_logits, y, z, alpha, gamma))
+    grad = no_warnings(losses.focal_loss_with_logits_grad, y, z, alpha, gamma)
+    assert np.all(np.isfinite(grad))
+    alpha_t = np.array([alpha, 1 - alpha])
+    # exact: sigma(-u) = 1 and sigma(u) = 0 for the wrong ones; 0 for the easy ones
+    np.testing.assert_array_equal(grad, [0.0, 0.0, -alpha_t[0] / 4, alpha_t[1] / 4])
+    inf = np.array([np.inf, -np.inf])
+    assert no_warnings(losses.focal_loss_with_logits, [1, 0], inf, alpha, gamma) == 0.0
+    wrong = no_warnings(losses.focal_loss_with_logits, [1, 0], -inf, alpha, gamma)
+    assert wrong == (np.inf if alpha_t.max() > 0 else 0.0)
+    grad_inf = no_warnings(losses.focal_loss_with_logits_grad, [1, 0], -inf, alpha, gamma)
+    np.testing.assert_array_equal(grad_inf, [-alpha_t[0] / 2, alpha_t[1] / 2])
+
+
+def test_focal_with_logits_nan_propagates_even_where_alpha_t_is_0():
+    """alpha = 1 gives the negatives no weight, but a nan logit still gives nan."""
+    assert np.isnan(no_warnings(losses.focal_loss_with_logits, [0, 1], [np.nan, 0.0], 1.0))
+    grad = no_warnings(losses.focal_loss_with_logits_grad, [0, 1], [np.nan, 0.0], 1.0)
+    assert np.isnan(grad[0]) and np.isfinite(grad[1])
 
 
 def test_a_true_value_beyond_float64_is_inf_without_warning():
@@ -669,6 +808,15 @@ BAD_INPUT = [
     (lambda: losses.focal_loss([0.5], [0.5]), "y_true must be 0 or 1; got 0.5"),
     (lambda: losses.focal_loss([1], [0.5], gamma=-1.0), "gamma must be >= 0"),
     (lambda: losses.focal_loss([1], [0.5], alpha=2.0), r"alpha must lie in \[0, 1\]"),
+    (lambda: losses.focal_loss_with_logits([0.5], [0.5]), "y_true must be 0 or 1; got 0.5"),
+    (lambda: losses.focal_loss_with_logits([1], [0.5], gamma=-1.0), "gamma must be >= 0"),
+    (lambda: losses.focal_loss_with_logits([1], [0.5], gamma=np.nan), "gamma must be >= 0"),
+    (lambda: losses.focal_loss_with_logits([1], [0.5], alpha=-0.1), r"alpha must lie in \[0, 1\]"),
+    (
+        lambda: losses.focal_loss_with_logits([1, 0], [[0.5], [1.0]]),
+        r"y_true and logits must have the same shape",
+    ),
+    (lambda: losses.focal_loss_with_logits([], []), "logits is empty"),
     (
         lambda: losses.hinge([0.0, 1.0], [1.0, 2.0]),
         r"-1 or \+1 for the hinge loss; got 0.0 at index \(0,\)",
@@ -712,5 +860,9 @@ def test_gradients_validate_like_their_losses():
         losses.hinge_grad([0.0], [1.0])
     with pytest.raises(ValueError, match="probs must lie"):
         losses.focal_loss_grad([1], [1.5])
+    with pytest.raises(ValueError, match="y_true must be 0 or 1"):
+        losses.focal_loss_with_logits_grad([-1], [1.5])
+    with pytest.raises(ValueError, match="alpha must lie"):
+        losses.focal_loss_with_logits_grad([1], [1.5], alpha=1.5)
     with pytest.raises(ValueError, match="class indices"):
         losses.masked_lm_loss_grad(np.array([[7, -100]]), np.zeros((1, 2, 3)))

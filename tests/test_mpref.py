@@ -236,6 +236,62 @@ def test_cross_entropies_against_their_definitions():
     )
 
 
+# The focal loss from logits in its textbook form, p = sigma(z) then -alpha_t (1 - p_t)^gamma
+# ln p_t, which mpref does not use (it uses sigma(-u) and softplus(-u)). 1 - p cancels, so
+# SymPy evaluates at 100 digits; the largest logit, 40, leaves 80 of them.
+_P = 1 / (1 + sympy.exp(-Z))
+FOCAL_TEXTBOOK = {
+    1: -sympy.Rational(1, 4) * (1 - _P) ** 2 * sympy.log(_P),
+    0: -sympy.Rational(3, 4) * _P**2 * sympy.log(1 - _P),
+}
+FOCAL_POINTS = [-800.0, -40.0, -3.5, 0.0, 0.25, 2.0, 17.5, 40.0]
+
+
+def _sympy_value_100(expression, x: float) -> float:
+    value = sympy.N(expression.subs(Z, sympy.Rational(*x.as_integer_ratio())), 100)
+    return float(Fraction(str(value)))
+
+
+@pytest.mark.parametrize("label", [0, 1])
+@pytest.mark.parametrize("x", FOCAL_POINTS)
+def test_focal_loss_with_logits_against_the_textbook_form(label, x):
+    """The focal loss from logits and its derivative (alpha = 0.25, gamma = 2) agree with
+    sympy.N(textbook formula and its sympy.diff, 100 digits) rounded to float64."""
+    expression = FOCAL_TEXTBOOK[label]
+    expected = _sympy_value_100(expression, x)
+    got = mpref.exact("focal_loss_with_logits", x, y_true=label)
+    assert got == expected, f"loss(y={label}, x={x!r}): mpref {got!r}, sympy {expected!r}"
+    expected_grad = _sympy_value_100(sympy.diff(expression, Z), x)
+    got_grad = mpref.exact("focal_loss_with_logits_grad", x, y_true=label)
+    assert got_grad == expected_grad, f"grad(y={label}, x={x!r}): {got_grad!r}, {expected_grad!r}"
+
+
+def test_focal_loss_with_logits_limits_and_half_bce():
+    """Limits at +-inf (an easy sample 0; a wrong one inf, pulling with -s alpha_t), and
+    gamma = 0, alpha = 1/2: exactly half the BCE reference (halving is exact in binary)."""
+    inf = math.inf
+    assert mpref.exact("focal_loss_with_logits", inf, y_true=1.0) == 0.0
+    assert mpref.exact("focal_loss_with_logits", -inf, y_true=1.0) == inf
+    assert mpref.exact("focal_loss_with_logits", inf, y_true=0.0) == inf
+    assert mpref.exact("focal_loss_with_logits", -inf, y_true=0.0, alpha=1.0) == 0.0
+    assert mpref.exact("focal_loss_with_logits_grad", -inf, y_true=1.0) == -0.25
+    assert mpref.exact("focal_loss_with_logits_grad", inf, y_true=0.0, alpha=0.5) == 0.5
+    assert np.isnan(mpref.exact("focal_loss_with_logits", math.nan, y_true=1.0))
+    x = np.array([-700.0, -3.5, 0.0, 0.25, 40.0, 700.0])
+    for label in (0.0, 1.0):
+        half = mpref.exact("focal_loss_with_logits", x, y_true=label, alpha=0.5, gamma=0.0)
+        bce = mpref.exact("binary_cross_entropy_with_logits", x, y_true=label)
+        np.testing.assert_array_equal(half, bce / 2)
+
+
+def test_focal_loss_with_logits_derivative_has_no_interior_zero():
+    """The bracket sigma(-u) + gamma sigma(u) softplus(-u) is positive: nothing to leave out."""
+    for label in (0.0, 1.0):
+        for gamma in (0.0, 0.5, 2.0):
+            name = "focal_loss_with_logits_grad"
+            assert mpref.derivative_zeros(name, y_true=label, gamma=gamma) == []
+
+
 def test_derivative_zeros_against_sympy_nsolve():
     """GELU' = Phi + x phi and SiLU' vanish at -0.75179152469... and -1.27846454276...
     (SymPy: nsolve(diff(expr, z), z, -0.75 / -1.3) at 30 digits); LiSHT' only at 0, left out."""

@@ -125,6 +125,7 @@ def test_parameters_stay_symbols_unless_given() -> None:
     assert sym.expr("prelu", defaults=True).free_symbols == {z, alpha}
     assert sym.loss_expr("huber").free_symbols == {y, y_hat, sym.delta}
     assert sym.loss_expr("focal_loss", defaults=True).free_symbols == {y, y_hat}
+    assert sym.loss_expr("focal_loss_with_logits").free_symbols == {y, z, alpha, sym.gamma}
 
 
 def test_parameter_defaults_are_those_of_numpy() -> None:
@@ -274,6 +275,39 @@ def test_bce_with_logits_is_bce_of_the_sigmoid() -> None:
     composed = sym.loss_expr("binary_cross_entropy").subs(y_hat, sigmoid(z))
     difference = sym.loss_expr("binary_cross_entropy_with_logits") - composed
     assert vanishes(sp.expand_log(difference, force=True))
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_focal_with_logits_is_focal_of_the_sigmoid(label: int) -> None:
+    r"""$\alpha_t\,\sigma(-u)^\gamma\ln(1 + e^{-u}) = -\alpha_t(1 - p_t)^\gamma\ln p_t$ at
+    $p = \sigma(z)$, $u = (2y - 1)z$, for symbolic $\alpha$ and several $\gamma$."""
+    composed = sym.loss_expr("focal_loss").subs(y, label).subs(y_hat, sigmoid(z))
+    from_logits = sym.loss_expr("focal_loss_with_logits").subs(y, label)
+    for g in (0, sp.Rational(1, 2), 2, 5):
+        difference = (from_logits - composed).subs(sym.gamma, g)
+        assert vanishes(sp.expand_log(difference, force=True)), f"y = {label}, gamma = {g}"
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_focal_with_logits_gradient_is_the_stable_form(label: int) -> None:
+    r"""$\partial\ell/\partial z = -s\,\alpha_t\,\sigma(-u)^\gamma\,[\sigma(-u) +
+    \gamma\,\sigma(u)\ln(1 + e^{-u})]$, $s = 2y - 1$, $u = sz$: the form of
+    ``losses.focal_loss_with_logits_grad`` (and ``mpref``), with symbolic $\alpha$, $\gamma$."""
+    s_val = 2 * label - 1
+    u = s_val * z
+    alpha_t = alpha if label == 1 else 1 - alpha
+    gamma = sym.gamma
+    stable = (
+        -s_val
+        * alpha_t
+        * sigmoid(-u) ** gamma
+        * (sigmoid(-u) + gamma * sigmoid(u) * sp.log(1 + sp.exp(-u)))
+    )
+    through_p = sp.diff(sym.loss_expr("focal_loss").subs(y, label).subs(y_hat, sigmoid(z)), z)
+    for g in (0, sp.Rational(1, 2), 2, 5):
+        for derived in (through_p, sym.loss_derivative("focal_loss_with_logits").subs(y, label)):
+            difference = (derived - stable).subs(gamma, g)
+            assert vanishes(sp.expand_log(difference, force=True)), f"y = {label}, gamma = {g}"
 
 
 @pytest.mark.parametrize("k", [2, 3])
@@ -572,7 +606,7 @@ def loss_data(name: str, params: dict) -> tuple[np.ndarray, np.ndarray]:
         return y_true, y_pred
     if name in ("binary_cross_entropy", "focal_loss"):
         return labels01, rng.uniform(0.01, 0.99, size=N)  # far from the eps clipping
-    if name == "binary_cross_entropy_with_logits":
+    if name in ("binary_cross_entropy_with_logits", "focal_loss_with_logits"):
         return labels01, rng.uniform(-10.0, 10.0, size=N)
     if name == "hinge":
         y_true = rng.choice([-1.0, 1.0], size=N)
@@ -588,12 +622,15 @@ LOSS_CASES = [(name, {}) for name in sym.LOSS_NAMES] + [
     ("huber", {"delta": 0.5}),
     ("focal_loss", {"alpha": 0.5, "gamma": 0.0}),
     ("focal_loss", {"alpha": 0.75, "gamma": 1.5}),
+    ("focal_loss_with_logits", {"alpha": 0.5, "gamma": 0.0}),
+    ("focal_loss_with_logits", {"alpha": 0.75, "gamma": 0.5}),
     ("contrastive_loss", {"margin": 2.0}),
 ]
+LOGIT_LOSSES = ("binary_cross_entropy_with_logits", "focal_loss_with_logits")
 
 
 def _wrt(name: str) -> sp.Symbol:
-    return z if name == "binary_cross_entropy_with_logits" else y_hat
+    return z if name in LOGIT_LOSSES else y_hat
 
 
 @pytest.mark.parametrize("case", LOSS_CASES, ids=case_id)
