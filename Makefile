@@ -64,8 +64,9 @@ test-lib: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 # exercises/ is left out on purpose: released exercises fail until they are answered.
+# Sliders drawn once, no widget (course_lib.plotting.slider): nbclient can hang on widget cells.
 test-notebooks: install
-	$(BIN)/python -m pytest -n 2 --nbmake --nbmake-timeout=120 $(wildcard lessons solutions)
+	COURSE_STATIC_SLIDERS=1 $(BIN)/python -m pytest -n 2 --nbmake --nbmake-timeout=120 $(wildcard lessons solutions)
 
 format: install
 	$(BIN)/ruff format .

@@ -7,6 +7,7 @@ Axes it drew on, so a lesson can add to it. matplotlib is imported here, not in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -162,20 +163,36 @@ def plot_decision_boundary(
     return ax
 
 
+STATIC_ENV = "COURSE_STATIC_SLIDERS"
+"""Set to 1 (the HTML edition, the notebook tests), ``slider`` draws once and makes no widget."""
+
+
 def slider(plot: Callable[..., object], **params):
     """An ipywidgets slider for each keyword; ``plot(**values)`` redraws the figure.
 
     Each keyword is ``(min, max, step)`` or ``(min, max, step, initial)``, for example
-    ``slider(draw, alpha=(0.0, 1.0, 0.01, 0.1))``. Outside a live kernel (nbmake, the
-    HTML edition) the figure is drawn once with the initial values.
+    ``slider(draw, alpha=(0.0, 1.0, 0.01, 0.1))``. Outside a live kernel the figure is drawn
+    once with the initial values. With the environment variable ``COURSE_STATIC_SLIDERS=1``
+    no widget is made at all, only that figure and a line naming the sliders: the static
+    HTML edition has no kernel to move them, and a notebook runner (nbclient 0.11) can wait
+    for ever on the reply to a cell that opens widgets, about one run in two on a busy
+    2-core machine (measured on lesson 02).
     """
-    import ipywidgets as widgets
-
-    sliders = {}
+    ranges = {}
     for name, spec in params.items():
         lo, hi, step, *rest = spec
-        initial = rest[0] if rest else lo
-        sliders[name] = widgets.FloatSlider(
+        ranges[name] = (lo, hi, step, rest[0] if rest else lo)
+    if os.environ.get(STATIC_ENV) == "1":
+        plot(**{name: r[3] for name, r in ranges.items()})
+        listed = ", ".join(f"{name} from {r[0]:g} to {r[1]:g}" for name, r in ranges.items())
+        print(f"In JupyterLab, sliders move {listed}.")
+        return None
+    import ipywidgets as widgets
+
+    sliders = {
+        name: widgets.FloatSlider(
             value=initial, min=lo, max=hi, step=step, description=name, continuous_update=False
         )
+        for name, (lo, hi, step, initial) in ranges.items()
+    }
     return widgets.interact(plot, **sliders)

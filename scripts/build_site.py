@@ -257,6 +257,9 @@ def build_site(
     sources = [root / lesson.source for lesson in chosen]
     # Kernels are found by name on PATH: the venv's bin/ must come first (as `make` sets it).
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    # A page has no kernel to move a slider: draw the initial figure and name the sliders
+    # (course_lib.plotting.STATIC_ENV; it also keeps nbclient from waiting on widgets).
+    os.environ["COURSE_STATIC_SLIDERS"] = "1"
     if jobs > 1 and len(sources) > 1:
         # spawn, not fork: a fork copies the parent's threads' locks (pytest-xdist and
         # zmq keep threads), and a child that inherits a held one waits for ever.

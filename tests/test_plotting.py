@@ -68,3 +68,19 @@ def test_slider_draws_once_with_the_initial_value():
     seen = []
     cplt.slider(lambda alpha: seen.append(alpha), alpha=(0.0, 1.0, 0.1, 0.3))
     assert seen == [0.3]
+
+
+def test_static_slider_draws_once_names_the_ranges_and_makes_no_widget(monkeypatch, capsys):
+    monkeypatch.setenv(cplt.STATIC_ENV, "1")
+    seen = []
+    out = cplt.slider(lambda w, a0: seen.append((w, a0)), w=(0.5, 12.0, 0.5, 1.0), a0=(0, 1, 0.1))
+    assert out is None and seen == [(1.0, 0)]  # a0 has no initial value: its minimum
+    assert (
+        capsys.readouterr().out == "In JupyterLab, sliders move w from 0.5 to 12, a0 from 0 to 1.\n"
+    )
+
+
+def test_live_slider_returns_the_widget(monkeypatch):
+    monkeypatch.delenv(cplt.STATIC_ENV, raising=False)
+    out = cplt.slider(lambda alpha: None, alpha=(0.0, 1.0, 0.1, 0.3))
+    assert out is not None and out.widget.children[0].value == 0.3
