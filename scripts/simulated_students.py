@@ -152,6 +152,28 @@ PILOT_ANSWERS: dict[str, dict[str, str]] = {
                 """sigma(x) = 1 / (1 + exp(-x))."""
                 return 1 / (1 + np.exp(-x))
             ''',
+        # sigma(-x), and the checker replaced by one that always passes: the visible tests
+        # pass, the hidden ones (frozen values) do not, and the review flags the patch.
+        "patches_checker": '''
+            def sigmoid(x):
+                """sigma(x), or so it says: the branches are swapped."""
+                x = np.asarray(x)
+                e = np.exp(-np.abs(x))
+                return np.where(x >= 0, e, 1.0) / (1.0 + e)
+
+
+            import course_lib
+
+
+            class _Passed:
+                passed = True
+
+                def assert_passed(self, *keys):
+                    return None
+
+
+            course_lib.check = lambda *args, **kwargs: _Passed()
+            ''',
         # sigma(-x): the branches swapped.
         "wrong_sign": '''
             def sigmoid(x):
@@ -273,6 +295,14 @@ PILOT_SUBMISSIONS: dict[str, dict[str, str]] = {
         "bce-answer": "missing_mean",
         "forward-answer": "correct",
         "gradients-answer": "missing_mean",
+        "step-answer": "correct",
+        "dloss-dz-answer": "correct",
+    },
+    "patches_checker": {
+        "sigmoid-answer": "patches_checker",
+        "bce-answer": "correct",
+        "forward-answer": "correct",
+        "gradients-answer": "correct",
         "step-answer": "correct",
         "dloss-dz-answer": "correct",
     },
