@@ -417,13 +417,17 @@ def sparse_categorical_cross_entropy_grad(labels: ArrayLike, logits: ArrayLike) 
 # ---------------------------------------------------------------------- focal loss
 
 
-def _focal_inputs(
-    y_true: ArrayLike, probs: ArrayLike, alpha: float, gamma: float, eps: float
-) -> tuple[Array, Array, type]:
+def _check_focal_params(alpha: float, gamma: float) -> None:
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must lie in [0, 1]; got {alpha!r}")
     if not gamma >= 0:
         raise ValueError(f"gamma must be >= 0; got {gamma!r}")
+
+
+def _focal_inputs(
+    y_true: ArrayLike, probs: ArrayLike, alpha: float, gamma: float, eps: float
+) -> tuple[Array, Array, type]:
+    _check_focal_params(alpha, gamma)
     _check_eps(eps)
     y, _ = _floats(y_true)
     p, dtype = _floats(probs)
@@ -472,10 +476,7 @@ def _focal_logit_inputs(
     y_true: ArrayLike, logits: ArrayLike, alpha: float, gamma: float
 ) -> tuple[Array, Array, Array, type]:
     r"""Check the arguments as ``focal_loss`` does; return $u = (2y - 1)z$, $\alpha_t$, $s$, dtype."""
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must lie in [0, 1]; got {alpha!r}")
-    if not gamma >= 0:
-        raise ValueError(f"gamma must be >= 0; got {gamma!r}")
+    _check_focal_params(alpha, gamma)
     y, _ = _floats(y_true)
     z, dtype = _floats(logits)
     _check_shapes(y, z, ("y_true", "logits"))

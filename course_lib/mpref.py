@@ -177,6 +177,10 @@ def selu_constants() -> tuple[float, float]:
 
 
 def _sigma(v):
+    # Split on the sign so that exp never gets a huge positive argument (slow in mpmath).
+    if v < 0:
+        e = mp.exp(v)
+        return e / (1 + e)
     return 1 / (1 + mp.exp(-v))
 
 
@@ -396,14 +400,6 @@ def _bce_logits_limits(y_true):
     return at_minus, at_plus
 
 
-def _sigma_neg(v):
-    """sigma(-v) = 1/(1 + e^v), with exp only of a non-positive number."""
-    if v > 0:
-        e = mp.exp(-v)
-        return e / (1 + e)
-    return 1 / (1 + mp.exp(v))
-
-
 def _focal_parts(x, y_true, alpha):
     """(u = s x, s, alpha_t) of the focal loss from logits, for a label y_true in {0, 1}."""
     if y_true == 1:
@@ -415,15 +411,15 @@ def _focal_logits(x, y_true, alpha, gamma):
     # alpha_t (1 - p_t)^gamma (-ln p_t) with p_t = sigma(u): 1 - p_t = sigma(-u) and
     # -ln p_t = softplus(-u), so nothing is formed as 1 - (something close to 1).
     u, _, alpha_t = _focal_parts(x, y_true, alpha)
-    return alpha_t * _sigma_neg(u) ** gamma * _softplus(-u)
+    return alpha_t * _sigma(-u) ** gamma * _softplus(-u)
 
 
 def _focal_logits_grad(x, y_true, alpha, gamma):
     # d/dx = -s alpha_t sigma(-u)^gamma [sigma(-u) + gamma sigma(u) softplus(-u)]: derived in
     # tests/test_mpref.py and tests/test_symbolic.py from the textbook form with SymPy.
     u, s, alpha_t = _focal_parts(x, y_true, alpha)
-    q = _sigma_neg(u)
-    return -s * alpha_t * q**gamma * (q + gamma * _sigma_neg(-u) * _softplus(-u))
+    q = _sigma(-u)
+    return -s * alpha_t * q**gamma * (q + gamma * _sigma(u) * _softplus(-u))
 
 
 def _focal_logits_limits(y_true, alpha, gamma):
