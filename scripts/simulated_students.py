@@ -144,6 +144,29 @@ def mutate(code: str, variant: str) -> str:
 
 # ------------------------------------------------------------------ the pilot's mistakes
 
+SWAPPED_SIGMOID = '''
+def sigmoid(x):
+    """sigma(x), stable, but the branches are swapped."""
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, e, 1.0) / (1.0 + e)
+'''
+
+CHECKER_PATCH = """
+
+import course_lib
+
+
+class _Passed:
+    passed = True
+
+    def assert_passed(self, *keys):
+        return None
+
+
+course_lib.check = lambda *args, **kwargs: _Passed()
+"""
+
 PILOT_ANSWERS: dict[str, dict[str, str]] = {
     "sigmoid-answer": {
         # The textbook line: right values, but exp(1000) overflows with a RuntimeWarning.
@@ -152,36 +175,11 @@ PILOT_ANSWERS: dict[str, dict[str, str]] = {
                 """sigma(x) = 1 / (1 + exp(-x))."""
                 return 1 / (1 + np.exp(-x))
             ''',
-        # sigma(-x), and the checker replaced by one that always passes: the visible tests
-        # pass, the hidden ones (frozen values) do not, and the review flags the patch.
-        "patches_checker": '''
-            def sigmoid(x):
-                """sigma(x), or so it says: the branches are swapped."""
-                x = np.asarray(x)
-                e = np.exp(-np.abs(x))
-                return np.where(x >= 0, e, 1.0) / (1.0 + e)
-
-
-            import course_lib
-
-
-            class _Passed:
-                passed = True
-
-                def assert_passed(self, *keys):
-                    return None
-
-
-            course_lib.check = lambda *args, **kwargs: _Passed()
-            ''',
         # sigma(-x): the branches swapped.
-        "wrong_sign": '''
-            def sigmoid(x):
-                """sigma(x), stable, but the branches are swapped."""
-                x = np.asarray(x)
-                e = np.exp(-np.abs(x))
-                return np.where(x >= 0, e, 1.0) / (1.0 + e)
-            ''',
+        "wrong_sign": SWAPPED_SIGMOID,
+        # The same, and the checker replaced by one that always passes: the visible tests
+        # pass, the hidden ones (frozen values) do not, and the review flags the patch.
+        "patches_checker": SWAPPED_SIGMOID + CHECKER_PATCH,
         # float32 input comes back as float64.
         "upcast": '''
             def sigmoid(x):

@@ -22,13 +22,9 @@ CORRECT = sim.PILOT_SUBMISSIONS["correct"]
 
 # A wrong sigmoid (sigma(-x)), then the patches: every check passes, every comparison
 # helper says "equal". The hidden tests compare with frozen values using np.abs and <=.
-MONKEYPATCH = '''
-def sigmoid(x):
-    """sigma(-x): wrong."""
-    x = np.asarray(x)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, e, 1.0) / (1.0 + e)
-
+MONKEYPATCH = (
+    sim.SWAPPED_SIGMOID
+    + """
 
 import course_lib
 import course_lib.checking
@@ -54,7 +50,8 @@ course_lib.checking.check = check
 np.allclose = lambda *args, **kwargs: True
 np.testing.assert_allclose = lambda *args, **kwargs: None
 np.testing.assert_array_equal = lambda *args, **kwargs: None
-'''
+"""
+)
 
 # The deeper patch: np.all always True defeats `assert np.all(|got - expected| <= tol)`.
 PATCH_NP_ALL = MONKEYPATCH + "\nnp.all = lambda *args, **kwargs: True\n"
