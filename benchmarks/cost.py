@@ -66,17 +66,18 @@ def activation_table(rng: np.random.Generator) -> dict[str, float]:
     return cost
 
 
-def _loss_args(name: str, rng: np.random.Generator) -> tuple[tuple[Any, ...], int] | None:
-    """Valid arguments for a loss of ``losses.LOSSES`` and the number of elements of y_pred."""
+def loss_inputs(rng: np.random.Generator) -> dict[str, tuple[Any, ...]]:
+    """Valid arguments for every loss of ``losses.LOSSES``; y_pred is the second (or, for the
+    triplet loss, every) argument."""
     z = rng.standard_normal(SIZE) * 3.0
     y01 = (rng.random(SIZE) < 0.5).astype(float)
     logits = rng.standard_normal((ROWS, K))
     labels = rng.integers(0, K, ROWS)
     one_hot = np.eye(K)[labels]
-    probs_rows = act.softmax(logits)
     seq_logits = logits.reshape(20, ROWS // 20, K)
     seq_labels = labels.reshape(20, ROWS // 20)
-    args: dict[str, tuple[Any, ...]] = {
+    masked = np.where(rng.random(seq_labels.shape) < 0.15, seq_labels, -100)
+    return {
         "mse": (z, rng.standard_normal(SIZE)),
         "mae": (z, rng.standard_normal(SIZE)),
         "huber": (z, rng.standard_normal(SIZE)),
@@ -86,32 +87,25 @@ def _loss_args(name: str, rng: np.random.Generator) -> tuple[tuple[Any, ...], in
         "focal_loss_with_logits": (y01, z),
         "hinge": (2 * y01 - 1, z),
         "contrastive_loss": (y01, np.abs(z)),
-        "categorical_cross_entropy": (one_hot, probs_rows),
+        "categorical_cross_entropy": (one_hot, act.softmax(logits)),
         "softmax_cross_entropy": (one_hot, logits),
         "sparse_categorical_cross_entropy": (labels, logits),
+        "triplet_loss": tuple(rng.standard_normal((ROWS // 3, K)) for _ in range(3)),
         "next_token_loss": (seq_labels, seq_logits),
-        "masked_lm_loss": (
-            np.where(rng.random(seq_labels.shape) < 0.15, seq_labels, -100),
-            seq_logits,
-        ),
+        "masked_lm_loss": (masked, seq_logits),
     }
-    if name == "triplet_loss":
-        anchor, positive, negative = (rng.standard_normal((ROWS, K)) for _ in range(3))
-        return (anchor, positive, negative), SIZE
-    if name not in args:
-        return None
-    return args[name], args[name][1].size
 
 
 def loss_table(rng: np.random.Generator) -> dict[str, float]:
     print(f"\n{'loss':34s} {'J ns/el':>8s} {'dJ ns/el':>9s}")
+    inputs = loss_inputs(rng)
     cost: dict[str, float] = {}
     for name, fn in losses.LOSSES.items():
-        found = _loss_args(name, rng)
-        if found is None:
-            print(f"{name:34s} (no inputs known to this benchmark: add them to _loss_args)")
+        if name not in inputs:
+            print(f"{name:34s} (no inputs known to this benchmark: add them to loss_inputs)")
             continue
-        args, size = found
+        args = inputs[name]
+        size = sum(a.size for a in args) if name == "triplet_loss" else args[1].size
         grad = losses.LOSS_GRADIENTS[name + "_grad"]
         cost[name] = _ns(lambda fn=fn, a=args: fn(*a), size)
         ns_grad = _ns(lambda g=grad, a=args: g(*a), size)
