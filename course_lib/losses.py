@@ -204,6 +204,15 @@ def mae_grad(y_true: ArrayLike, y_pred: ArrayLike) -> Array:
         return _result(np.sign(y_hat - y) / y_hat.size, dtype)
 
 
+def _huber_inputs(y_true: ArrayLike, y_pred: ArrayLike, delta: float) -> tuple[Array, Array, type]:
+    if not delta > 0:
+        raise ValueError(f"delta must be > 0; got {delta!r}")
+    y, _ = _floats(y_true)
+    y_hat, dtype = _floats(y_pred)
+    _check_shapes(y, y_hat, ("y_true", "y_pred"))
+    return y, y_hat, dtype
+
+
 def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0) -> float:
     r"""$J = \dfrac1N\sum_i \ell(r_i)$, $r = y - \hat y$, with
     $\ell(r) = \tfrac12 r^2$ if $|r| \le \delta$ else $\delta(|r| - \tfrac12\delta)$.
@@ -212,11 +221,7 @@ def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0) -> float:
     $\delta$. Gradient: $\partial J/\partial \hat y_i = \operatorname{clip}(\hat y_i - y_i,
     -\delta, \delta)/N$ (``huber_grad``).
     """
-    if not delta > 0:
-        raise ValueError(f"delta must be > 0; got {delta!r}")
-    y, _ = _floats(y_true)
-    y_hat, _ = _floats(y_pred)
-    _check_shapes(y, y_hat, ("y_true", "y_pred"))
+    y, y_hat, _ = _huber_inputs(y_true, y_pred, delta)
     with np.errstate(over="ignore"):
         r = np.abs(y - y_hat)
         # The square is taken of min(|r|, delta) so the branch np.where drops cannot overflow.
@@ -226,11 +231,7 @@ def huber(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0) -> float:
 
 def huber_grad(y_true: ArrayLike, y_pred: ArrayLike, delta: float = 1.0) -> Array:
     r"""$\partial J/\partial \hat y_i = \operatorname{clip}(\hat y_i - y_i, -\delta, \delta)/N$."""
-    if not delta > 0:
-        raise ValueError(f"delta must be > 0; got {delta!r}")
-    y, _ = _floats(y_true)
-    y_hat, dtype = _floats(y_pred)
-    _check_shapes(y, y_hat, ("y_true", "y_pred"))
+    y, y_hat, dtype = _huber_inputs(y_true, y_pred, delta)
     with np.errstate(over="ignore"):
         return _result(np.clip(y_hat - y, -delta, delta) / y_hat.size, dtype)
 
